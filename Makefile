@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# voltrace build. Everything lands in $(OUTPUT):
+#   bpf/*.bpf.c   -> $(OUTPUT)/*.bpf.o -> $(OUTPUT)/*.skel.h   (clang, bpftool)
+#   proto/*.proto -> $(OUTPUT)/proto/*.pb-c.[ch]                (protoc-c)
+#   user/*.c      -> $(OUTPUT)/libvoltrace.a + $(OUTPUT)/voltrace
+#   tests/...     -> $(OUTPUT)/tests/...
+#
+# make deps      install the Debian packages needed (fresh Debian 12, as root)
+# make           build voltrace
+# make demo      build and run the built-in demo
+# make test      run the whole test suite (what .ci/run calls)
+# make vmlinux   regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
+
+OUTPUT ?= build
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PROTOC_C ?= protoc-c
+GO ?= go
+
+# CI builds with warnings as errors; locally they stay warnings.
+WERROR := $(if $(CI),-Werror,)
+CFLAGS ?= -O2 -g
+CFLAGS += -Wall -Wextra $(WERROR) -std=gnu11 -D_GNU_SOURCE \
+	  -I$(OUTPUT) -I$(OUTPUT)/proto -Ibpf -Iuser
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall $(WERROR) \
+	      -I$(OUTPUT) -Ibpf -Ivmlinux/$(ARCH)
+LDLIBS := -lbpf -lelf -lz -lprotobuf-c -ljson-c -lyaml -lmicrohttpd -lpthread
+
+DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+	libzstd-dev pkg-config protobuf-c-compiler libprotobuf-c-dev \
+	libcmocka-dev libyaml-dev libjson-c-dev libmicrohttpd-dev \
+	golang-go golang-github-containerd-ttrpc-dev \
+	golang-github-gogo-protobuf-dev libclang-rt-14-dev \
+	prometheus qemu-system-x86 busybox-static cpio iproute2 procps
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+PROTOS := $(wildcard proto/*.proto)
+PROTO_C := $(patsubst proto/%.proto,$(OUTPUT)/proto/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+PROTO_OBJS := $(PROTO_C:.c=.o)
+
+USER_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
+LIB := $(OUTPUT)/libvoltrace.a
+VOLTRACE := $(OUTPUT)/voltrace
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/tools/%,$(TOOL_SRCS))
+
+.PHONY: all deps demo test test-unit test-integration test-vm bench fuzz \
+	vmlinux clean tests peer
+.DELETE_ON_ERROR:
+
+all: $(VOLTRACE)
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
+
+vmlinux:
+	@echo "vmlinux.h from /sys/kernel/btf/vmlinux of kernel $$(uname -r)"
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
+
+# ---- BPF ------------------------------------------------------------------
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/*.h vmlinux/$(ARCH)/vmlinux.h | $(OUTPUT)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@ 2>/dev/null || true
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@
+
+# ---- protobuf-c -----------------------------------------------------------
+$(OUTPUT)/proto/%.pb-c.c $(OUTPUT)/proto/%.pb-c.h: proto/%.proto | $(OUTPUT)/proto
+	$(PROTOC_C) --proto_path=proto --c_out=$(OUTPUT)/proto $<
+
+$(OUTPUT)/proto/%.pb-c.o: $(OUTPUT)/proto/%.pb-c.c $(PROTO_H)
+	$(CC) $(filter-out -Wextra,$(CFLAGS)) -c $< -o $@
+
+# ---- userspace ------------------------------------------------------------
+$(OUTPUT)/user/%.o: user/%.c user/*.h bpf/voltrace.h $(SKELS) $(PROTO_H) | $(OUTPUT)/user
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(USER_OBJS) $(PROTO_OBJS)
+	$(AR) rcs $@ $^
+
+$(VOLTRACE): $(OUTPUT)/user/main.o $(LIB)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# ---- tests ----------------------------------------------------------------
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIB) | $(OUTPUT)/tests
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/tests/tools/%: tests/tools/%.c $(LIB) | $(OUTPUT)/tests/tools
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+tests: $(VOLTRACE) $(UNIT_BINS) $(TOOL_BINS) peer
+
+-include tests/peer/peer.mk
+-include tests/fuzz/fuzz.mk
+-include tests/vm/vm.mk
+-include tests/bench/bench.mk
+
+test-unit: $(UNIT_BINS)
+	tests/run.sh unit
+
+test-integration: tests
+	tests/run.sh integration
+
+# The README's test command. tests/run.sh prints the final
+# "N passed, N failed" line over every stage.
+test: tests
+	tests/run.sh all
+
+demo: $(VOLTRACE) peer
+	tests/demo.sh
+
+$(OUTPUT) $(OUTPUT)/proto $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/tests/tools:
+	mkdir -p $@
+
+clean:
+	rm -rf $(OUTPUT)
