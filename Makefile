@@ -27,14 +27,15 @@ CFLAGS += -Wall -Wextra $(WERROR) -std=gnu11 -D_GNU_SOURCE \
 	  -I$(OUTPUT) -I$(OUTPUT)/proto -Ibpf -Iuser
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall $(WERROR) \
 	      -I$(OUTPUT) -Ibpf -Ivmlinux/$(ARCH)
-LDLIBS := -lbpf -lelf -lz -lprotobuf-c -ljson-c -lyaml -lmicrohttpd -lpthread
+LDLIBS := -lbpf -lelf -lz -lprotobuf-c -ljson-c -lyaml -lmicrohttpd -lcrypto -lpthread
 
 DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libzstd-dev pkg-config protobuf-c-compiler libprotobuf-c-dev \
 	libcmocka-dev libyaml-dev libjson-c-dev libmicrohttpd-dev \
 	golang-go golang-github-containerd-ttrpc-dev \
 	golang-github-gogo-protobuf-dev libclang-rt-14-dev \
-	prometheus qemu-system-x86 busybox-static cpio iproute2 procps
+	prometheus qemu-system-x86 busybox-static cpio iproute2 procps \
+	libssl-dev curl
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
