@@ -272,8 +272,14 @@ static void fmt_float(char *s, size_t n, double v)
 		snprintf(s, n, v > 0 ? "+Inf" : "-Inf");
 		return;
 	}
+	double a = fabs(v);
+	bool plain = a == 0 || (a >= 1e-4 && a < 1e15);
+
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(s, n, "%.*g", prec, v);
+		/* "10", not "1e+01", wherever %g can print it plainly */
+		if (plain && strchr(s, 'e') && prec < 17)
+			continue;
 		if (strtod(s, NULL) == v)
 			return;
 	}
