@@ -105,13 +105,16 @@ int agent_copy_file_rpc(struct agent_conn *c, const struct agent_copy_req *req,
 struct agent_call {
 	struct ttrpc_client *client;	/* referenced until wait */
 	uint32_t stream_id;
-	size_t len;			/* data bytes, for the counters */
+	size_t len;			/* file data bytes, for the counters */
+	/* What an OK answer completes: 'f' file, 'd' dir, 'l' symlink,
+	 * 0 an intermediate chunk. Set by start, counted by wait. */
+	char completes;
 };
 int agent_copy_file_start(struct agent_conn *c,
 			  const struct agent_copy_req *req,
 			  struct agent_call *call, struct ttrpc_status *st);
 int agent_copy_file_wait(struct agent_conn *c, struct agent_call *call,
-			 struct ttrpc_status *st);
+			 struct agent_counters *ctr, struct ttrpc_status *st);
 
 /* ---- per-entry primitives (sync engine) ---------------------------------- */
 /*

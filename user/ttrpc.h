@@ -203,8 +203,13 @@ int ttrpc_response_decode(const uint8_t *buf, size_t len,
  */
 struct ttrpc_client;
 
-/* Takes ownership of fd (closed by ttrpc_client_free). */
+/*
+ * Takes ownership of fd (closed with the last reference). The client is
+ * reference counted: ttrpc_client_ref adds one, ttrpc_client_free drops
+ * one. NULL on ENOMEM (fd is closed then).
+ */
 struct ttrpc_client *ttrpc_client_new(int fd);
+struct ttrpc_client *ttrpc_client_ref(struct ttrpc_client *c);
 void ttrpc_client_free(struct ttrpc_client *c);
 bool ttrpc_client_broken(struct ttrpc_client *c);
 /* Mark broken and shut the socket down: wakes every waiter. */
