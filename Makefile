@@ -90,7 +90,11 @@ $(OUTPUT)/user/%.o: user/%.c user/*.h bpf/voltrace.h $(SKELS) $(PROTO_H) | $(OUT
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(USER_OBJS) $(PROTO_OBJS)
-	$(AR) rcs $@ $^
+	$(AR) rcs $(OUTPUT)/libvoltrace.a $(USER_OBJS) $(PROTO_OBJS)
+
+# Named in an explicit rule so make does not treat the generated headers as
+# intermediates (it deleted them after a build, breaking test compiles).
+$(LIB): $(PROTO_H)
 
 $(VOLTRACE): $(OUTPUT)/user/main.o $(LIB)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
