@@ -173,8 +173,12 @@ func copyFile(req *CopyFileRequest) error {
 
 func dropAll() {
 	conns.Lock()
-	defer conns.Unlock()
+	var all []net.Conn
 	for c := range conns.m {
+		all = append(all, c)
+	}
+	conns.Unlock()
+	for _, c := range all {
 		c.Close()
 	}
 }
