@@ -741,6 +741,93 @@ static void test_metrics_counted(void **state)
 	free(text);
 }
 
+/* ---- interop: containerd's Go ttrpc client ---- */
+
+/*
+ * Build tests/tools/control_client.go like the Go peer is built (GOPATH
+ * mode, Debian's ttrpc and gogo packages) unless it is already there.
+ */
+static const char *go_client(void)
+{
+	static char path[512];
+	const char *out = getenv("OUTPUT") ? getenv("OUTPUT") : "build";
+	char cmd[2048];
+
+	struct stat bin, src;
+
+	snprintf(path, sizeof(path), "%s/tests/tools/control_client", out);
+	if (stat(path, &bin) == 0 &&
+	    (stat("tests/tools/control_client.go", &src) < 0 || src.st_mtime <= bin.st_mtime))
+		return path;
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %s/tests/tools && GO111MODULE=off CGO_ENABLED=0 "
+		 "GOPATH=$PWD/%s/gopath:/usr/share/gocode GOCACHE=$PWD/%s/gocache GOFLAGS= "
+		 "go build -o %s tests/tools/control_client.go >&2",
+		 out, out, out, path);
+	if (system(cmd) != 0) {
+		print_error("cannot build the Go control client (run from the repository root)\n");
+		return NULL;
+	}
+	return path;
+}
+
+static int go_call(const char *args, char *out, size_t n)
+{
+	const char *bin = go_client();
+	char cmd[1024];
+	size_t got;
+	FILE *p;
+
+	assert_non_null(bin);
+	snprintf(cmd, sizeof(cmd), "%s -socket %s %s", bin, sock, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	got = fread(out, 1, n - 1, p);
+	out[got] = '\0';
+	return WEXITSTATUS(pclose(p));
+}
+
+static void test_go_client(void **state)
+{
+	char out[8192], want[512];
+	struct utsname u;
+
+	(void)state;
+	uname(&u);
+	assert_int_equal(go_call("status", out, sizeof(out)), 0);
+	assert_contains(out, "mode=tracepoint\n");
+	snprintf(want, sizeof(want), "kernel=%s\n", u.release);
+	assert_contains(out, want);
+	assert_contains(out, "uptime_nano=90061000000000\n");
+	assert_contains(out, "events=42\nevents_dropped=1\nsyncs_ok=10\nsyncs_error=2\n");
+	snprintf(want, sizeof(want), "control_socket=%s\n", sock);
+	assert_contains(out, want);
+
+	assert_int_equal(go_call("list", out, sizeof(out)), 0);
+	assert_contains(out, "watch source=\"/var/lib/kubelet/pods/u/volumes/kubernetes.io~configmap/c\\\"m\" "
+			"agent=\"vsock://3:1024\" dest=\"/run/kata-containers/shared/containers/c/cm\" "
+			"origin=config state=synced syncs=7 last_error=\"\"\n");
+	assert_contains(out, "watch source=\"/tmp/s2\" agent=\"vsock://3:1024\" "
+			"dest=\"/run/kata-containers/shared/containers/c/cm\" origin=api state=error syncs=7 "
+			"last_error=\"Unavailable: connect vsock://3:1024: Connection refused\"\n");
+
+	assert_int_equal(go_call("watch /v vsock://3:1024 /run/kata-containers/shared/containers/x",
+				 out, sizeof(out)), 0);
+	assert_string_equal(out, "watch ok\n");
+	assert_string_equal(fake.source, "/v");
+	assert_string_equal(fake.dest, "/run/kata-containers/shared/containers/x");
+
+	assert_int_equal(go_call("unwatch /v", out, sizeof(out)), 0);
+	assert_string_equal(out, "removed=2\n");
+	assert_true(fake.dest_null);
+
+	fake.code = CONTROL_FAILED_PRECONDITION;
+	fake.msg = "source /v is not a directory";
+	assert_int_equal(go_call("watch /v vsock://3:1024 /run/kata-containers/shared/containers/x",
+				 out, sizeof(out)), 1);
+	assert_string_equal(out, "error code=FailedPrecondition message=source /v is not a directory\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -759,6 +846,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_connections, start, stop),
 		cmocka_unit_test(test_socket_lifecycle),
 		cmocka_unit_test_setup_teardown(test_metrics_counted, start, stop),
+		cmocka_unit_test_setup_teardown(test_go_client, start, stop),
 	};
 
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
