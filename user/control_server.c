@@ -63,6 +63,7 @@ struct control_server {
 	uid_t extra_uid;
 	struct conn *conns;
 	unsigned int nconns;
+	bool op_called;		/* the current request reached a callback */
 	uint64_t start_ns;
 	struct utsname uts;
 };
@@ -185,16 +186,12 @@ static int do_watch(struct control_server *s, const uint8_t *p, size_t n,
 				       "watch needs a source, an agent URL and a dest");
 		goto out;
 	}
+	s->op_called = true;
 	code = s->ops->watch(s->ctx, req->source, req->agent, req->dest, &errmsg);
+	/* The daemon logs outcomes; the server only transports them. */
 	ret = verdict(code, errmsg, "watch refused", reply);
-	if (!ret) {
-		log_info("control: watch added", "source", req->source,
-			 "agent", req->agent, "dest", req->dest);
+	if (!ret)
 		ret = pack(&resp.base, out, out_len, reply);
-	} else {
-		log_warn("control: watch refused", "source", req->source,
-			 "dest", req->dest, "error", ttrpc_status_str(reply));
-	}
 out:
 	voltrace__v1__watch_request__free_unpacked(req, NULL);
 	return ret;
@@ -218,13 +215,11 @@ static int do_unwatch(struct control_server *s, const uint8_t *p, size_t n,
 				       "unwatch needs a source");
 		goto out;
 	}
+	s->op_called = true;
 	code = s->ops->unwatch(s->ctx, req->source,
 			       empty(req->dest) ? NULL : req->dest, &removed, &errmsg);
 	ret = verdict(code, errmsg, "unwatch refused", reply);
 	if (!ret) {
-		log_info("control: watch removed", "source", req->source,
-			 "dest", empty(req->dest) ? "(all)" : req->dest,
-			 "removed", LOG_U64(removed));
 		resp.removed = removed;
 		ret = pack(&resp.base, out, out_len, reply);
 	}
@@ -247,6 +242,7 @@ static int do_list(struct control_server *s, const uint8_t *p, size_t n,
 		return ttrpc_status_set(reply, GRPC_INVALID_ARGUMENT,
 					"ListRequest does not decode");
 	voltrace__v1__list_request__free_unpacked(req, NULL);
+	s->op_called = true;
 	code = s->ops->list(s->ctx, &l, &errmsg);
 	ret = verdict(code, errmsg, "list failed", reply);
 	if (!ret) {
@@ -276,6 +272,7 @@ static int do_status(struct control_server *s, const uint8_t *p, size_t n,
 		return ttrpc_status_set(reply, GRPC_INVALID_ARGUMENT,
 					"StatusRequest does not decode");
 	voltrace__v1__status_request__free_unpacked(req, NULL);
+	s->op_called = true;
 	code = s->ops->status(s->ctx, &st, &errmsg);
 	ret = verdict(code, errmsg, "status failed", reply);
 	if (ret)
@@ -322,6 +319,7 @@ static void dispatch(struct control_server *s, struct conn *c,
 	enum metrics_control_method metric = METRICS_CTL_OTHER;
 	size_t i;
 
+	s->op_called = false;
 	if (strcmp(req->service, CONTROL_SERVICE)) {
 		ttrpc_status_set(reply, GRPC_UNIMPLEMENTED,
 				 "unknown service \"%s\" (this is %s)", req->service,
@@ -354,7 +352,9 @@ static void dispatch(struct control_server *s, struct conn *c,
 	}
 	methods[i].fn(s, req->payload, req->payload_len, out, out_len, reply);
 done:
-	metrics_control_request(metric, reply->code == GRPC_OK);
+	/* Callbacks count their own outcome; count what never reached one. */
+	if (!s->op_called)
+		metrics_control_request(metric, reply->code == GRPC_OK);
 }
 
 /* ---- connections ---- */

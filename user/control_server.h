@@ -22,6 +22,11 @@
  * and, on refusal, set *errmsg to a malloc'd human message that the CLI
  * prints as is. Peers whose SO_PEERCRED uid is not 0 get PERMISSION_DENIED
  * without any callback being called.
+ *
+ * Metrics: a callback counts its own outcome with metrics_control_request();
+ * the server counts only requests refused before reaching a callback
+ * (PermissionDenied, unknown service or method, undecodable or incomplete
+ * request).
  */
 #ifndef VT_CONTROL_SERVER_H
 #define VT_CONTROL_SERVER_H

@@ -735,9 +735,12 @@ static void test_metrics_counted(void **state)
 	metrics_reset();
 	assert_int_equal(raw_call(CONTROL_SERVICE, "Status", NULL, 0, NULL), 0);
 	assert_int_equal(raw_call(CONTROL_SERVICE, "Nope", NULL, 0, NULL), CONTROL_UNIMPLEMENTED);
+	assert_int_equal(raw_call(CONTROL_SERVICE, "Watch", NULL, 0, NULL), CONTROL_INVALID_ARGUMENT);
 	text = metrics_render(NULL);
-	assert_contains(text, "voltrace_control_requests_total{method=\"Status\",result=\"ok\"} 1\n");
+	/* Requests that reached a callback are the callback's to count. */
+	assert_contains(text, "voltrace_control_requests_total{method=\"Status\",result=\"ok\"} 0\n");
 	assert_contains(text, "voltrace_control_requests_total{method=\"other\",result=\"error\"} 1\n");
+	assert_contains(text, "voltrace_control_requests_total{method=\"Watch\",result=\"error\"} 1\n");
 	free(text);
 }
 
