@@ -118,7 +118,7 @@ static int setup_tree(void **state)
 		 "echo deep > src/..ts/sub/f && : > src/..ts/empty && "
 		 "ln -s ..ts src/..data && ln -s ..data/k src/k && "
 		 "ln -s ..data/sub src/sub && echo secret > out/secret && "
-		 "ln -s ../out/secret src/..ts/escape && "
+		 "ln -s ../../out/secret src/..ts/escape && "
 		 "ln -s /proc/self/root/etc/passwd src/..ts/magic", tmpl);
 	return system(cmd);
 }
@@ -160,7 +160,7 @@ static void test_build_plan(void **state)
 	assert_true(pos(&p, "..data") < pos(&p, "sub"));
 	assert_int_equal(p.entries[pos(&p, "..data")].kind, COPY_SYMLINK);
 	assert_string_equal(p.entries[pos(&p, "..data")].target, "..ts");
-	assert_string_equal(p.entries[pos(&p, "..ts/escape")].target, "../out/secret");
+	assert_string_equal(p.entries[pos(&p, "..ts/escape")].target, "../../out/secret");
 	assert_int_equal(p.total_bytes, 3 + 5);
 	copy_plan_release(&p);
 	close(fd);
