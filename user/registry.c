@@ -74,6 +74,8 @@ int registry_init(struct registry *reg, struct tracer *t,
 	reg->tracer = t;
 	reg->next_id = 1;
 	agent_conn_opts_default(&reg->agent_opts);
+	/* A restarted agent must be found again within seconds. */
+	reg->agent_opts.backoff_max_ms = 5000;
 	return registry_set_allowed(reg, allowed, n_allowed);
 }
 

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# The daemon's core scenarios, end to end: real kernel BPF (VT_TEST_MODE,
+# default tracepoint), the real `voltrace run`, the Go conformance peer as
+# the guest agent, kubelet-style atomic updates, guest trees compared with
+# treecmp. Needs only bash, busybox, voltrace, kata-peer and treecmp, so
+# the VM stage runs it in fentry and kprobe modes too.
+. "$(dirname "$0")/daemon_lib.sh"
+
+vt_init
+start_peer agent || { not_ok "kata-peer starts"; finish; }
+AGENT=unix://$TMP/agent.sock
+
+vol() {
+	local d=$SRC/pod-$1/volumes/kubernetes.io~configmap/$1
+	mkdir -p "$d"
+	echo "$d"
+}
+
+V1=$(vol cm1)
+kw "$V1" a=1 b=2
+write_config "" "$V1|$AGENT|$SHARED/c1/cm1"
+G1=$(g c1/cm1)
+
+if ! start_daemon; then
+	not_ok "daemon starts (mode $VT_TEST_MODE)"
+	finish
+fi
+ok "daemon starts (mode $VT_TEST_MODE)"
+
+check "initial copy" wait_conv "$V1" "$G1" 20
+
+kw "$V1" a=1 b=22
+check "value changed" wait_conv "$V1" "$G1"
+check "value changed: guest reads the new value" \
+	test "$(cat "$G1/b" 2>/dev/null)" = 22
+
+kw "$V1" a=1 b=22 c=3
+check "key added" wait_conv "$V1" "$G1"
+check "key added: readable through its link" \
+	test "$(cat "$G1/c" 2>/dev/null)" = 3
+
+kw "$V1" a=1 c=3
+check "key deleted" wait_conv "$V1" "$G1"
+check "key deleted: guest link dangles, key unreadable" \
+	eval '[ -L "$G1/b" ] && ! cat "$G1/b" >/dev/null 2>&1'
+
+# Watches added through the control API from here on.
+V2=$(vol nested)
+kw "$V2" 'a/b/c=deep' 'a/x=1' top=t
+if ctl watch "$V2" --agent "$AGENT" --dest "$SHARED/c2/nested" >"$TMP/out" 2>&1; then
+	ok "ctl watch"
+else
+	not_ok "ctl watch" "$(cat "$TMP/out")"
+fi
+G2=$(g c2/nested)
+check "nested keys (a/b/c)" wait_conv "$V2" "$G2"
+kw "$V2" 'a/b/c=deeper' 'a/y=2' top=t
+check "nested keys updated" wait_conv "$V2" "$G2"
+check "nested keys: guest reads a/b/c through the link" \
+	test "$(cat "$G2/a/b/c" 2>/dev/null)" = deeper
+
+V3=$(vol big)
+head -c 3145728 /dev/urandom >"$TMP/big"
+kw "$V3" big@"$TMP/big" small=s
+ctl watch "$V3" --agent "$AGENT" --dest "$SHARED/c3/big" >/dev/null 2>&1
+check "3 MiB value" wait_conv "$V3" "$(g c3/big)" 20
+head -c 3145728 /dev/urandom >"$TMP/big"
+kw "$V3" big@"$TMP/big" small=s
+check "3 MiB value updated" wait_conv "$V3" "$(g c3/big)" 20
+
+V4=$(vol secret)
+KW_MODE=0400 kw "$V4" empty= token=s3cr3t
+ctl watch "$V4" --agent "$AGENT" --dest "$SHARED/c4/secret" >/dev/null 2>&1
+check "empty file and mode 0400" wait_conv "$V4" "$(g c4/secret)"
+check "mode 0400 kept in the guest" \
+	test "$(stat -c %a "$(g c4/secret)/..data/token" 2>/dev/null)" = 400
+check "empty file is empty in the guest" \
+	eval '[ -f "$(g c4/secret)/..data/empty" ] && [ ! -s "$(g c4/secret)/..data/empty" ]'
+
+V5=$(vol before)
+kw --links-before "$V5" x=1
+ctl watch "$V5" --agent "$AGENT" --dest "$SHARED/c5/before" >/dev/null 2>&1
+check "links-before order: initial" wait_conv "$V5" "$(g c5/before)"
+kw --links-before "$V5" x=2 y=new
+check "links-before order: key added and changed" wait_conv "$V5" "$(g c5/before)"
+kw "$V5" x=3 y=new
+check "links-after order on the same volume" wait_conv "$V5" "$(g c5/before)"
+
+V6=$(vol rapid)
+kw "$V6" k=0 other=x
+ctl watch "$V6" --agent "$AGENT" --dest "$SHARED/c6/rapid" >/dev/null 2>&1
+wait_conv "$V6" "$(g c6/rapid)" >/dev/null
+for i in $(seq 1 50); do
+	kw "$V6" k=$i other=x
+done
+check "50 rapid updates converge to the last" wait_conv "$V6" "$(g c6/rapid)"
+check "50 rapid updates: guest reads 50" \
+	test "$(cat "$(g c6/rapid)/k" 2>/dev/null)" = 50
+
+# One volume shared by two containers.
+ctl watch "$V1" --agent "$AGENT" --dest "$SHARED/c9/cm1" >/dev/null 2>&1
+check "one source, two dests: second dest copied" wait_conv "$V1" "$(g c9/cm1)"
+kw "$V1" a=10 c=30
+check "one source, two dests: both updated" \
+	eval 'wait_conv "$V1" "$G1" && wait_conv "$V1" "$(g c9/cm1)"'
+
+# Crash: SIGKILL the daemon, keep updating, restart.
+kill_daemon KILL
+kw "$V1" a=100 c=300
+kw "$V2" 'a/b/c=while-down' top=t2
+kw "$V4" token=rotated
+if start_daemon; then
+	ok "daemon restarts after SIGKILL"
+else
+	not_ok "daemon restarts after SIGKILL"
+fi
+check "after restart: config watch converges" wait_conv "$V1" "$G1" 20
+check "after restart: ctl-added watch restored and converged" \
+	wait_conv "$V2" "$G2" 20
+check "after restart: secret converged" wait_conv "$V4" "$(g c4/secret)" 20
+ctl list >"$TMP/list" 2>&1
+check "after restart: ctl list shows the restored watches" \
+	eval 'grep -q "$SHARED/c2/nested" "$TMP/list" && grep -q "$SHARED/c9/cm1" "$TMP/list"'
+kw "$V2" 'a/b/c=after' top=t3
+check "after restart: live again" wait_conv "$V2" "$G2"
+
+# Clean stop: in-flight work finishes, pins go, exit 0.
+kill_daemon TERM
+check "SIGTERM: exit status 0" test "$DRC" -eq 0
+check "SIGTERM: bpffs pins removed" test ! -e "$BPFFS/watched_dirs"
+
+latency_summary
+finish
