@@ -164,6 +164,12 @@ static int verdict(int code, char *errmsg, const char *what,
 	return -1;
 }
 
+static int unimplemented(const char *method, struct ttrpc_status *reply)
+{
+	return ttrpc_status_set(reply, GRPC_UNIMPLEMENTED,
+				"%s is not available in this daemon", method);
+}
+
 static bool empty(const char *s)
 {
 	return !s || !*s;
@@ -177,6 +183,8 @@ static int do_watch(struct control_server *s, const uint8_t *p, size_t n,
 	char *errmsg = NULL;
 	int code, ret;
 
+	if (!s->ops->watch)
+		return unimplemented("Watch", reply);
 	req = voltrace__v1__watch_request__unpack(NULL, n, p);
 	if (!req)
 		return ttrpc_status_set(reply, GRPC_INVALID_ARGUMENT,
@@ -206,6 +214,8 @@ static int do_unwatch(struct control_server *s, const uint8_t *p, size_t n,
 	char *errmsg = NULL;
 	int code, ret;
 
+	if (!s->ops->unwatch)
+		return unimplemented("Unwatch", reply);
 	req = voltrace__v1__unwatch_request__unpack(NULL, n, p);
 	if (!req)
 		return ttrpc_status_set(reply, GRPC_INVALID_ARGUMENT,
@@ -237,6 +247,8 @@ static int do_list(struct control_server *s, const uint8_t *p, size_t n,
 	char *errmsg = NULL;
 	int code, ret;
 
+	if (!s->ops->list)
+		return unimplemented("List", reply);
 	req = voltrace__v1__list_request__unpack(NULL, n, p);
 	if (!req)
 		return ttrpc_status_set(reply, GRPC_INVALID_ARGUMENT,
@@ -267,6 +279,8 @@ static int do_status(struct control_server *s, const uint8_t *p, size_t n,
 	char *errmsg = NULL;
 	int code, ret;
 
+	if (!s->ops->status)
+		return unimplemented("Status", reply);
 	req = voltrace__v1__status_request__unpack(NULL, n, p);
 	if (!req)
 		return ttrpc_status_set(reply, GRPC_INVALID_ARGUMENT,
@@ -308,13 +322,12 @@ static void dispatch(struct control_server *s, struct conn *c,
 	static const struct {
 		const char *name;
 		enum metrics_control_method metric;
-		size_t op_offset;
 		method_fn fn;
 	} methods[] = {
-		{ "Watch", METRICS_CTL_WATCH, offsetof(struct control_ops, watch), do_watch },
-		{ "Unwatch", METRICS_CTL_UNWATCH, offsetof(struct control_ops, unwatch), do_unwatch },
-		{ "List", METRICS_CTL_LIST, offsetof(struct control_ops, list), do_list },
-		{ "Status", METRICS_CTL_STATUS, offsetof(struct control_ops, status), do_status },
+		{ "Watch", METRICS_CTL_WATCH, do_watch },
+		{ "Unwatch", METRICS_CTL_UNWATCH, do_unwatch },
+		{ "List", METRICS_CTL_LIST, do_list },
+		{ "Status", METRICS_CTL_STATUS, do_status },
 	};
 	enum metrics_control_method metric = METRICS_CTL_OTHER;
 	size_t i;
@@ -343,11 +356,6 @@ static void dispatch(struct control_server *s, struct conn *c,
 				 (unsigned int)c->uid, (int)c->pid);
 		log_warn("control: request refused", "uid", LOG_U64(c->uid),
 			 "pid", LOG_INT(c->pid), "method", req->method);
-		goto done;
-	}
-	if (!*(void *const *)((const char *)s->ops + methods[i].op_offset)) {
-		ttrpc_status_set(reply, GRPC_UNIMPLEMENTED,
-				 "%s is not available in this daemon", req->method);
 		goto done;
 	}
 	methods[i].fn(s, req->payload, req->payload_len, out, out_len, reply);

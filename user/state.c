@@ -53,17 +53,18 @@ static int read_text(const char *path, char **out, size_t *len, char **errmsg)
 			return 1;
 		return set_err(errmsg, "state file %s: %s", path, strerror(errno));
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > STATE_MAX_FILE_SIZE) {
+	if (fstat(fd, &st) < 0) {
 		int e = errno;
 
 		close(fd);
+		return set_err(errmsg, "state file %s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > STATE_MAX_FILE_SIZE) {
+		close(fd);
 		if (!S_ISREG(st.st_mode))
 			return set_err(errmsg, "state file %s: not a regular file", path);
-		if (st.st_size > STATE_MAX_FILE_SIZE)
-			return set_err(errmsg, "state file %s: too large (%lld bytes)",
-				       path, (long long)st.st_size);
-		return set_err(errmsg, "state file %s: %s", path, strerror(e));
+		return set_err(errmsg, "state file %s: too large (%lld bytes)",
+			       path, (long long)st.st_size);
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
