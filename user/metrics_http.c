@@ -136,7 +136,8 @@ int metrics_http_start(const char *address, struct metrics_http **out,
 		       char **errmsg)
 {
 	struct metrics_http *h;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	/* AUTO: epoll or poll, not select(), which fails on fds above 1023. */
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
 	bool v6 = false;
 
 	*out = NULL;

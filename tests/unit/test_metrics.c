@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -377,6 +378,30 @@ static void test_http_errors(void **state)
 	metrics_http_stop(h2);
 }
 
+/* The daemon may hold many fds: the server must not rely on select(). */
+static void test_http_high_fd(void **state)
+{
+	struct rlimit rl;
+	struct metrics_http *h;
+	char *err = NULL, *resp;
+	int fds[1100], n = 0;
+
+	(void)state;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 1200) {
+		skip();
+		return;
+	}
+	while (n < 1100 && (fds[n] = dup(0)) >= 0 && fds[n] < 1100)
+		n++;
+	assert_int_equal(metrics_http_start("127.0.0.1:0", &h, &err), 0);
+	resp = http_get(AF_INET, metrics_http_port(h), "GET", "/metrics");
+	assert_non_null(strstr(resp, " 200 "));
+	free(resp);
+	metrics_http_stop(h);
+	while (n--)
+		close(fds[n]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +412,7 @@ int main(void)
 		cmocka_unit_test_setup(test_http_scrape_promtool, reset),
 		cmocka_unit_test_setup(test_http_ipv6, reset),
 		cmocka_unit_test_setup(test_http_errors, reset),
+		cmocka_unit_test_setup(test_http_high_fd, reset),
 	};
 
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
