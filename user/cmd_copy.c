@@ -157,11 +157,12 @@ int cmd_copy(int argc, char **argv)
 			  &st) < 0) {
 		fprintf(stderr, "voltrace copy: %s -> %s: %s\n", a.src, dest,
 			ttrpc_status_str(&st));
-		fprintf(stderr, "voltrace copy: partial: %llu files, %llu dirs, %llu symlinks, %llu bytes copied before the error\n",
-			(unsigned long long)ctr.files,
-			(unsigned long long)ctr.dirs,
-			(unsigned long long)ctr.symlinks,
-			(unsigned long long)ctr.bytes);
+		if (ctr.rpcs)
+			fprintf(stderr, "voltrace copy: partial: %llu files, %llu dirs, %llu symlinks, %llu bytes copied before the error\n",
+				(unsigned long long)ctr.files,
+				(unsigned long long)ctr.dirs,
+				(unsigned long long)ctr.symlinks,
+				(unsigned long long)ctr.bytes);
 		goto out;
 	}
 	printf("copied %s -> %s: files=%llu dirs=%llu symlinks=%llu bytes=%llu rpcs=%llu seconds=%.3f\n",
