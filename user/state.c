@@ -212,12 +212,30 @@ out:
 	return text;
 }
 
+/* mkdir -p dir, 0755 */
 static int mkdir_parent(const char *dir)
 {
 	struct stat st;
+	char *up, *slash;
+	int err;
 
 	if (!stat(dir, &st))
 		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (errno != ENOENT)
+		return -errno;
+	up = strdup(dir);
+	if (!up)
+		return -ENOMEM;
+	slash = strrchr(up, '/');
+	if (slash && slash != up) {
+		*slash = '\0';
+		err = mkdir_parent(up);
+		if (err) {
+			free(up);
+			return err;
+		}
+	}
+	free(up);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
