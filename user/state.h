@@ -43,7 +43,7 @@ int state_load(const char *path, struct state_watch **out, size_t *n,
 
 /*
  * Atomically replace the file with this list. Creates missing parent directories
- * (0755) when missing; the file is 0600. 0, or -1 with *errmsg.
+ * (0755); the file is 0600. 0, or -1 with *errmsg.
  */
 int state_save(const char *path, const struct state_watch *w, size_t n,
 	       char **errmsg);
