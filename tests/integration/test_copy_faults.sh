@@ -114,7 +114,9 @@ start_peer esc -socket "$TMP/esc.sock" -root "$TMP/guest-esc" || exit 1
 OUT=$(timeout 30 "$VOLTRACE" copy "$TMP/esc" --agent "unix://$TMP/esc.sock" --dest "$DEST-esc" 2>&1)
 check "escaping symlinks copied as symlinks" \
 	"$TREECMP" "$TMP/esc" "$TMP/guest-esc$DEST-esc"
+# (grep -r may follow the copied links back to the host file: read only
+# the regular files the peer wrote.)
 check "host file outside the source never sent" \
-	sh -c "! grep -rq 'host secret' '$TMP/guest-esc'"
+	sh -c "! find '$TMP/guest-esc' -type f -exec cat {} + | grep -q 'host secret'"
 stop_peer "$PEER_PID"
 finish
