@@ -17,14 +17,14 @@
 #define VT_PATH_KEY_MAX	256
 #define VT_PATH_MAX	4096
 
-enum vt_op {
+enum vtr_op {
 	VT_OP_RENAME = 0,
 	VT_OP_UNLINK = 1,
 	VT_OP_RMDIR = 2,
 	VT_OP_MAX,
 };
 
-enum vt_mode {
+enum vtr_mode {
 	VT_MODE_FENTRY = 0,
 	VT_MODE_KPROBE = 1,
 	VT_MODE_TRACEPOINT = 2,
@@ -32,7 +32,7 @@ enum vt_mode {
 };
 
 /* Per-op counters; index = op * VT_CNT_MAX + counter. */
-enum vt_counter {
+enum vtr_counter {
 	VT_CNT_SEEN = 0,	/* calls of the hooked function / syscall */
 	VT_CNT_MATCHED,		/* in a watched directory and successful */
 	VT_CNT_SUBMITTED,	/* made it into the ring buffer */
@@ -46,16 +46,16 @@ enum vt_counter {
  * Directory identity. dev uses the kernel's internal encoding
  * (MAJOR << 20 | MINOR), which differs from st_dev; see tracer.c.
  */
-struct vt_dir_key {
+struct vtr_dir_key {
 	__u64 dev;
 	__u64 ino;
 };
 
-struct vt_path_key {
+struct vtr_path_key {
 	char path[VT_PATH_KEY_MAX];
 };
 
-struct vt_event {
+struct vtr_event {
 	__u64 ktime_ns;
 	__u64 dev;		/* parent directory of name */
 	__u64 dir_ino;
@@ -68,8 +68,8 @@ struct vt_event {
 	__s32 ret;
 	__u32 pid;		/* thread id */
 	__u32 tgid;		/* process id */
-	__u8 op;		/* enum vt_op */
-	__u8 mode;		/* enum vt_mode */
+	__u8 op;		/* enum vtr_op */
+	__u8 mode;		/* enum vtr_mode */
 	__u8 pad[6];
 	char comm[VT_COMM_LEN];
 	char name[VT_NAME_MAX];

@@ -28,6 +28,16 @@ enum log_level log_get_level(void)
 	return current_level;
 }
 
+/* VOLTRACE_LOG_LEVEL sets the starting level, before any flag or config. */
+__attribute__((constructor)) static void log_level_from_env(void)
+{
+	const char *env = getenv("VOLTRACE_LOG_LEVEL");
+	enum log_level level;
+
+	if (env && log_parse_level(env, &level) == 0)
+		current_level = level;
+}
+
 bool log_enabled(enum log_level level)
 {
 	return level <= current_level;

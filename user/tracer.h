@@ -21,7 +21,7 @@ enum tracer_mode_req {
 	TRACER_MODE_TRACEPOINT = VT_MODE_TRACEPOINT,
 };
 
-typedef int (*tracer_event_fn)(void *ctx, const struct vt_event *e);
+typedef int (*tracer_event_fn)(void *ctx, const struct vtr_event *e);
 
 struct tracer_opts {
 	enum tracer_mode_req mode;
@@ -59,11 +59,11 @@ int tracer_try_mode(int mode, char **reason);
  * absolute-path matching. *key (optional) receives the directory identity.
  */
 int tracer_watch_dir(struct tracer *t, const char *path, __u32 id,
-		     struct vt_dir_key *key);
+		     struct vtr_dir_key *key);
 int tracer_unwatch_dir(struct tracer *t, const char *path,
-		       const struct vt_dir_key *key);
+		       const struct vtr_dir_key *key);
 /* The (dev, ino) key of a path, dev in the kernel's encoding. */
-int tracer_dir_key(const char *path, struct vt_dir_key *key);
+int tracer_dir_key(const char *path, struct vtr_dir_key *key);
 
 /* An fd for epoll: readable when events are waiting. */
 int tracer_epoll_fd(struct tracer *t);
@@ -74,6 +74,6 @@ int tracer_poll(struct tracer *t, int timeout_ms);
 /* Sum of the per-CPU counters, indexed op * VT_CNT_MAX + counter. */
 int tracer_read_counters(struct tracer *t, __u64 out[VT_COUNTERS_LEN]);
 /* Sum over ops of one counter. */
-__u64 tracer_counter_total(const __u64 c[VT_COUNTERS_LEN], enum vt_counter which);
+__u64 tracer_counter_total(const __u64 c[VT_COUNTERS_LEN], enum vtr_counter which);
 
 #endif /* VT_TRACER_H */
