@@ -535,7 +535,9 @@ int agent_put_file(struct agent_conn *c, int src_dirfd, const char *relpath,
 	fd = copy_open_beneath(src_dirfd, relpath,
 			       O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
-		int code = fd == -ENOENT ? GRPC_NOT_FOUND :
+		/* A source entry that vanished is a race with the writer
+		 * (kubelet removing an old ..<timestamp>): retriable. */
+		int code = fd == -ENOENT ? GRPC_ABORTED :
 			   (fd == -EXDEV || fd == -ELOOP) ? GRPC_PERMISSION_DENIED :
 			   GRPC_INTERNAL;
 
@@ -570,7 +572,7 @@ int agent_put_entry(struct agent_conn *c, int src_dirfd, const char *relpath,
 
 	r = copy_lstat_beneath(src_dirfd, relpath, &sb);
 	if (r < 0)
-		return ttrpc_status_set(st, r == -ENOENT ? GRPC_NOT_FOUND :
+		return ttrpc_status_set(st, r == -ENOENT ? GRPC_ABORTED :
 					GRPC_INTERNAL, "lstat %s: %s", relpath,
 					strerror(-r));
 	switch (sb.st_mode & S_IFMT) {

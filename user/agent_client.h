@@ -120,7 +120,9 @@ int agent_copy_file_wait(struct agent_conn *c, struct agent_call *call,
 /*
  * Each takes the source metadata from lstat (mode with type bits, uid,
  * gid) and adds to `ctr` when non-NULL (the connection's own counters are
- * always updated). Errors name the source and guest path.
+ * always updated). Errors name the source and guest path. A source entry
+ * that disappeared or changed while being read gives Aborted (retriable);
+ * a symlink leaving the source directory PermissionDenied.
  */
 
 /*
