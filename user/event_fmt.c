@@ -83,19 +83,12 @@ static void format_time(char *buf, size_t len, uint64_t wall_ns, bool iso)
 	snprintf(buf, len, iso ? "%s.%06ldZ" : "%s.%06ld", base, usec);
 }
 
-static const char *bounded(const char *s, size_t max, size_t *len)
-{
-	*len = strnlen(s, max);
-	return s;
-}
-
 static void print_place(FILE *out, const char *dir, __u64 dev, __u64 ino,
 			const char *name)
 {
 	char *full;
-	size_t nlen;
+	size_t nlen = strnlen(name, VT_NAME_MAX);
 
-	bounded(name, VT_NAME_MAX, &nlen);
 	if (dir) {
 		if (asprintf(&full, "%s/%.*s", dir, (int)nlen, name) < 0)
 			return;
