@@ -8,6 +8,7 @@
 //
 //	kata-peer -socket PATH -root DIR [-hvsock [-port N]] [-delay D]
 //	          [-drop-after N] [-error-code C [-error-msg M]] [-junk MODE]
+//	          [-ack-log FILE]
 //
 // Guest paths must lie below /run/kata-containers/shared/containers/ and
 // are written below DIR (DIR + guest path). Regular files go to
@@ -71,6 +72,7 @@ var (
 	errMsg     = flag.String("error-msg", "injected failure", "message for -error-code")
 	junk       = flag.String("junk", "", "misbehave instead of serving: type|oversize|stream|garbage|text|truncated|silent")
 	quiet      = flag.Bool("quiet", false, "do not log every call")
+	ackLog     = flag.String("ack-log", "", "append one line per successful call: <unix ns> <path> <symlink target or ->")
 
 	calls int64
 	conns = struct {
@@ -208,7 +210,29 @@ func handleCopyFile(ctx context.Context, unmarshal func(interface{}) error) (int
 		log.Printf("call %d: %v", n, err)
 		return nil, err
 	}
+	logAck(&req)
 	return &types.Empty{}, nil
+}
+
+// logAck records when a call was answered, for latency benchmarks
+// (tests/bench): realtime clock, as the writers on the other side use.
+var ackFile struct {
+	sync.Mutex
+	f *os.File
+}
+
+func logAck(req *CopyFileRequest) {
+	if ackFile.f == nil {
+		return
+	}
+	target := "-"
+	if req.FileMode&syscall.S_IFMT == syscall.S_IFLNK {
+		target = string(req.Data)
+	}
+	line := fmt.Sprintf("%d %s %s\n", time.Now().UnixNano(), req.Path, target)
+	ackFile.Lock()
+	ackFile.f.WriteString(line)
+	ackFile.Unlock()
 }
 
 // hybridHandshake reads "CONNECT <port>\n" byte by byte and answers OK.
@@ -332,6 +356,13 @@ func main() {
 		os.Exit(2)
 	}
 	syscall.Umask(0)
+	if *ackLog != "" {
+		f, err := os.OpenFile(*ackLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0644)
+		if err != nil {
+			log.Fatalf("-ack-log: %v", err)
+		}
+		ackFile.f = f
+	}
 	os.Remove(*socketPath)
 	l, err := net.Listen("unix", *socketPath)
 	if err != nil {
