@@ -73,7 +73,7 @@ update() {
 		fi
 	done
 	t1=${EPOCHREALTIME/./}
-	lat=$(grep -o 'latency_ms=[0-9.]*' "$DLOG" | tail -n 1 | cut -d= -f2)
+	lat=$(grep -o 'latency_ms=[0-9][0-9.]*' "$DLOG" | tail -n 1 | cut -d= -f2)
 	printf '   propagated in %d.%d ms (host update start -> guest tree matches, polled);' \
 		$(((t1 - t0) / 1000)) $(((t1 - t0) % 1000 / 100))
 	printf ' daemon: kernel event -> last CopyFile acked %s ms\n' "${lat:-?}"

@@ -210,7 +210,9 @@ struct reg_source *registry_find_source(const struct registry *reg,
 	if (s)
 		return s;
 	real = realpath(path, NULL);
-	for (s = reg->sources; real && s; s = s->next)
+	if (!real)
+		return NULL;
+	for (s = reg->sources; s; s = s->next)
 		if (!strcmp(s->real, real))
 			break;
 	free(real);

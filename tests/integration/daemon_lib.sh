@@ -214,7 +214,7 @@ wait_conv() {
 
 # Print min/median/max of the daemon's "synced ... latency_ms=" figures.
 latency_summary() {
-	grep -o 'latency_ms=[0-9.]*' "$DLOG" | cut -d= -f2 | sort -n >"$TMP/lat"
+	grep -o 'latency_ms=[0-9][0-9.]*' "$DLOG" | cut -d= -f2 | sort -n >"$TMP/lat"
 	local n
 	n=$(wc -l <"$TMP/lat")
 	[ "$n" -gt 0 ] || return 0
@@ -232,7 +232,7 @@ http_get() {
 	printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n' "$3" "$1" "$2" >&9
 	IFS= read -r line <&9
 	status=$(echo "$line" | cut -d' ' -f2)
-	while IFS= read -r line <&9; do
+	while IFS= read -r line <&9 || [ -n "$line" ]; do
 		if [ "$body" = 0 ]; then
 			[ "${line%$'\r'}" = "" ] && body=1
 			continue

@@ -39,10 +39,10 @@ bad_config() {
 }
 bad_config "unknown key" "bogus" "bogus_key: 1"
 bad_config "wrong type" "log_level" "log_level: [1]"
-bad_config "source outside allowed_sources" "allowed_sources" \
+bad_config "source outside allowed_sources" "allowed_sources" "" \
 	"$TMP/outside|$AGENT|$SHARED/c1/x"
-bad_config "dest outside the shared dir" "dest" "$V1|$AGENT|/etc/x"
-bad_config "unknown URL scheme" "agent" "$V1|http://h:1|$SHARED/c1/x"
+bad_config "dest outside the shared dir" "dest" "" "$V1|$AGENT|/etc/x"
+bad_config "unknown URL scheme" "agent" "" "$V1|http://h:1|$SHARED/c1/x"
 
 # ---- a running daemon ------------------------------------------------------
 write_config "" "$V1|$AGENT|$SHARED/c1/cm1"
@@ -100,7 +100,7 @@ check "ctl watch" wait_conv "$V2" "$(g c2/cm2)"
 check "ctl list shows it" eval 'ctl list | grep -q "$SHARED/c2/cm2"'
 check "ctl list --json" eval 'ctl list --json | grep -q "\"dest\": *\"$SHARED/c2/cm2\""'
 check "state file lists it" grep -q "$SHARED/c2/cm2" "$STATE"
-check "ctl unwatch" ctl unwatch "$V2" --dest "$SHARED/c2/cm2"
+check "ctl unwatch" eval 'ctl unwatch "$V2" --dest "$SHARED/c2/cm2" >/dev/null'
 check "ctl list no longer shows it" eval '! ctl list | grep -q "$SHARED/c2/cm2"'
 check "state file no longer lists it" eval '! grep -q "$SHARED/c2/cm2" "$STATE"'
 kw "$V2" k=2

@@ -147,6 +147,7 @@ static void make_links(const char *dir, const struct key *keys, int n)
 static void remove_old_links(const char *dir, const struct key *keys, int n)
 {
 	struct dirent *de;
+	struct stat st;
 	DIR *d = opendir(dir);
 
 	if (!d)
@@ -159,6 +160,11 @@ static void remove_old_links(const char *dir, const struct key *keys, int n)
 		if (in_payload(keys, n, de->d_name))
 			continue;
 		path = xasprintf("%s/%s", dir, de->d_name);
+		/* Only user-visible links are the writer's to remove. */
+		if (lstat(path, &st) < 0 || !S_ISLNK(st.st_mode)) {
+			free(path);
+			continue;
+		}
 		if (unlink(path) < 0 && errno != ENOENT)
 			die("unlink", path);
 		free(path);

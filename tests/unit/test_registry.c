@@ -199,6 +199,8 @@ static void test_find_by_symlinked_path(void **state)
 				      WATCH_API, NULL, &err),
 			 CONTROL_ALREADY_EXISTS);
 	free(err);
+	/* An unknown path never matches a registered source. */
+	assert_null(registry_find_source(&f->reg, "/nonexistent/x"));
 	free(link);
 }
 
