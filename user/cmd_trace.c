@@ -69,7 +69,9 @@ static int on_event(void *ctx, const struct vtr_event *e)
 		event_format_json(stdout, &v);
 	else
 		event_format_text(stdout, &v);
-	fflush(stdout);
+	/* A closed pipe (| head) ends the trace like SIGINT: pins get removed. */
+	if (fflush(stdout) == EOF || ferror(stdout))
+		stop = 1;
 	return 0;
 }
 
@@ -253,6 +255,8 @@ int cmd_trace(int argc, char **argv)
 	opts.ctx = &tc;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	err = tracer_open(&opts, &t);
 	if (err) {
 		fprintf(stderr, "voltrace trace: cannot attach: %s (see 'voltrace probe')\n",

@@ -142,6 +142,20 @@ else
 	not_ok "$MODE: trace starts over an existing pin directory" "$(cat "$TMP/err2")"
 fi
 
+# A reader that goes away (| head -1) ends the trace cleanly: no pins left
+# behind to keep programs attached.
+("$VOLTRACE" trace --mode "$MODE" --bpffs "$BPFFS" "$VOL" 2>"$TMP/err6" | head -1 >"$TMP/out6") &
+HEAD_PID=$!
+if wait_for 20 grep -q 'msg=tracing' "$TMP/err6"; then
+	for n in 1 2 3; do "$FSOPS" renameat "$VOL" a "a$n" && "$FSOPS" renameat "$VOL" "a$n" a; done
+	wait_for 10 grep -q '^total:' "$TMP/err6"
+	wait "$HEAD_PID"
+	check "$MODE: closed stdout: trace exits and removes its pins" \
+		test -s "$TMP/out6" -a ! -e "$BPFFS"
+else
+	not_ok "$MODE: closed stdout: trace exits and removes its pins" "$(cat "$TMP/err6")"
+fi
+
 # 10,000 watched directories: an event still arrives for the right one.
 mkdir "$TMP/many"
 i=0
