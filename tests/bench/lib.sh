@@ -33,3 +33,83 @@ wait_file_re() {
 	done
 	return 1
 }
+
+SHARED=/run/kata-containers/shared/containers
+declare -a _bench_pids=()
+declare -a _bench_dirs=()
+# bench_cleanup: kill what was started here, remove temp dirs and pins.
+bench_cleanup() {
+	local p d
+	for p in "${_bench_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for p in "${_bench_pids[@]}"; do wait "$p" 2>/dev/null; done
+	for d in "${_bench_dirs[@]}"; do rm -rf "$d"; done
+	return 0
+}
+bench_track_pid() { _bench_pids+=("$1"); }
+bench_track_dir() { _bench_dirs+=("$1"); }
+
+# bench_peer SOCK GUESTROOT ACKLOG: the Go peer, quiet, stamping acks.
+bench_peer() {
+	rm -f "$1"
+	"$KATA_PEER" -socket "$1" -root "$2" -quiet -ack-log "$3" 2>>"${1%.sock}.log" &
+	PEER_PID=$!
+	bench_track_pid "$PEER_PID"
+	local i
+	for i in $(seq 1 100); do [ -S "$1" ] && return 0; sleep 0.1; done
+	echo "# peer did not come up" >&2
+	return 1
+}
+
+# bench_config FILE NAME ALLOWED EXTRA_YAML [WATCH...]  WATCH = src|agent|dest
+# Control socket, state and bpffs derive from FILE and NAME.
+bench_config() {
+	local f=$1 name=$2 allowed=$3 extra=$4 w s a d
+	shift 4
+	{
+		echo "mode: ${BENCH_MODE:-auto}"
+		echo "control_socket: ${f%.yaml}.ctl"
+		echo "metrics_address: \"${METRICS:-off}\""
+		echo "state_file: ${f%.yaml}.state"
+		echo "bpffs_dir: /sys/fs/bpf/vt-bench-$name-$$"
+		echo "allowed_sources: [$allowed]"
+		[ -n "$extra" ] && printf '%s\n' "$extra"
+		if [ $# -eq 0 ]; then
+			echo "watches: []"
+		else
+			echo "watches:"
+			for w; do
+				IFS='|' read -r s a d <<<"$w"
+				printf '  - source: %s\n    agent: %s\n    dest: %s\n' "$s" "$a" "$d"
+			done
+		fi
+	} >"$f"
+	bench_track_dir "/sys/fs/bpf/vt-bench-$name-$$"
+}
+
+# bench_daemon CONFIG: start voltrace run, wait for its control socket;
+# sets DAEMON_PID. Log in CONFIG's .log.
+bench_daemon() {
+	local ctl=${1%.yaml}.ctl i
+	rm -f "$ctl"
+	"$VOLTRACE" run --config "$1" --log-level warn >>"${1%.yaml}.log" 2>&1 &
+	DAEMON_PID=$!
+	bench_track_pid "$DAEMON_PID"
+	for i in $(seq 1 600); do
+		[ -S "$ctl" ] && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# daemon did not start:" >&2
+	tail -n 5 "${1%.yaml}.log" >&2
+	return 1
+}
+
+# bench_stop PID: SIGTERM and reap.
+bench_stop() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# acked_count ACKLOG SUFFIX_REGEX: ..data acks whose path matches.
+acked_data() { grep -cE "$2/\.\.data \.\." "$1" 2>/dev/null || true; }
