@@ -106,9 +106,17 @@ kw "$V1" a=10 c=30
 check "one source, two dests: both updated" \
 	eval 'wait_conv "$V1" "$G1" && wait_conv "$V1" "$(g c9/cm1)"'
 
-# Crash: SIGKILL the daemon, keep updating, restart.
+# Crash: SIGKILL the daemon while a writer keeps updating, restart it
+# while the writer is still going.
+(
+	for i in $(seq 1 30); do
+		kw "$V1" a=bg$i c=300
+		sleep 0.03
+	done
+) &
+writer=$!
+sleep 0.2
 kill_daemon KILL
-kw "$V1" a=100 c=300
 kw "$V2" 'a/b/c=while-down' top=t2
 kw "$V4" token=rotated
 if start_daemon; then
@@ -116,7 +124,9 @@ if start_daemon; then
 else
 	not_ok "daemon restarts after SIGKILL"
 fi
-check "after restart: config watch converges" wait_conv "$V1" "$G1" 20
+wait "$writer"
+check "after restart: config watch converges to the writer's last update" \
+	eval 'wait_conv "$V1" "$G1" 20 && [ "$(cat "$G1/a")" = bg30 ]' 
 check "after restart: ctl-added watch restored and converged" \
 	wait_conv "$V2" "$G2" 20
 check "after restart: secret converged" wait_conv "$V4" "$(g c4/secret)" 20
