@@ -41,6 +41,7 @@ struct job {
 	/* outputs */
 	enum job_result result;
 	bool retriable;
+	bool agent_error;	/* the failure came from a CopyFile call */
 	char *error;
 	char *data_target;
 	struct agent_counters ctr;
@@ -154,6 +155,7 @@ static void job_send(struct job *j, int fd, struct vol_snapshot *snap)
 			job_fail(j, ttrpc_status_retriable(&st) || !st.remote,
 				 "%s: %s", plan.ops[i].dst[0] ?
 				 plan.ops[i].dst : ".", ttrpc_status_str(&st));
+		j->agent_error = j->result == JOB_FAILED;
 	}
 	ttrpc_status_clear(&st);
 	sync_plan_free(&plan);
@@ -420,7 +422,8 @@ static void complete_failed(struct reg_dest *d, struct job *j)
 	metrics_sync_done(false, -1);
 	metrics_files_copied(j->ctr.files);
 	metrics_bytes_copied(j->ctr.bytes);
-	metrics_agent_error();
+	if (j->agent_error)
+		metrics_agent_error();
 	d->sync.failures++;
 	free(d->sync.last_error);
 	d->sync.last_error = j->error ? strdup(j->error) : NULL;
