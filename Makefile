@@ -124,7 +124,7 @@ test-integration: tests
 test: tests
 	tests/run.sh all
 
-demo: $(VOLTRACE) peer
+demo: $(VOLTRACE) peer $(OUTPUT)/tests/tools/treecmp
 	tests/demo.sh
 
 $(OUTPUT) $(OUTPUT)/proto $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/tests/tools:
