@@ -15,9 +15,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "the demo loads BPF programs: run it as root (sudo make demo)" >&2
 	exit 1
 fi
-for bin in "$VOLTRACE" "$KATA_PEER"; do
+for bin in "$VOLTRACE" "$KATA_PEER" "$TREECMP"; do
 	if [ ! -x "$bin" ]; then
-		echo "missing $bin: run 'make' and 'make peer' first" >&2
+		echo "missing $bin: run 'make demo' (it builds what the demo needs)" >&2
 		exit 1
 	fi
 done
