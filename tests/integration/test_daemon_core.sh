@@ -88,16 +88,38 @@ check "links-before order: key added and changed" wait_conv "$V5" "$(g c5/before
 kw "$V5" x=3 y=new
 check "links-after order on the same volume" wait_conv "$V5" "$(g c5/before)"
 
+# 50 rapid updates through an agent slow enough (10 ms per call) that
+# commits land while a sync is in flight: they coalesce, the guest ends
+# at the last one, and its ..data never goes back to an older commit.
+start_peer slow -delay 10ms -ack-log "$TMP/acks"
 V6=$(vol rapid)
 kw "$V6" k=0 other=x
-ctl watch "$V6" --agent "$AGENT" --dest "$SHARED/c6/rapid" >/dev/null 2>&1
+ctl watch "$V6" --agent "unix://$TMP/slow.sock" --dest "$SHARED/c6/rapid" >/dev/null 2>&1
 wait_conv "$V6" "$(g c6/rapid)" >/dev/null
+declare -A commit_idx=()
+commit_idx[$(readlink "$V6/..data")]=0
 for i in $(seq 1 50); do
 	kw "$V6" k=$i other=x
+	commit_idx[$(readlink "$V6/..data")]=$i
 done
 check "50 rapid updates converge to the last" wait_conv "$V6" "$(g c6/rapid)"
 check "50 rapid updates: guest reads 50" \
 	test "$(cat "$(g c6/rapid)/k" 2>/dev/null)" = 50
+# In acknowledgement order, the guest's ..data targets follow commit order.
+monotonic() {
+	local last=-1 n=0 ts path idx
+	while read -r _ path ts; do
+		[ "$path" = "$SHARED/c6/rapid/..data" ] || continue
+		idx=${commit_idx[$ts]:-}
+		[ -n "$idx" ] || { echo "# unknown ..data target $ts"; return 1; }
+		[ "$idx" -gt "$last" ] || { echo "# ..data went from commit $last to $idx"; return 1; }
+		last=$idx
+		n=$((n + 1))
+	done <"$TMP/acks"
+	echo "# 50 commits reached the guest as $n ..data switches"
+	[ "$last" -eq 50 ]
+}
+check "50 rapid updates: never an older state after a newer one" monotonic
 
 # One volume shared by two containers.
 ctl watch "$V1" --agent "$AGENT" --dest "$SHARED/c9/cm1" >/dev/null 2>&1
