@@ -121,6 +121,17 @@ monotonic() {
 }
 check "50 rapid updates: never an older state after a newer one" monotonic
 
+# Not a kubelet volume (no ..data): mirrored as a plain tree; a file
+# renamed into it is copied.
+VP=$SRC/plain/dir
+mkdir -p "$VP/sub"
+echo one >"$VP/sub/f"
+ctl watch "$VP" --agent "$AGENT" --dest "$SHARED/c7/plain" >/dev/null 2>&1
+check "plain directory: mirrored" wait_conv "$VP" "$(g c7/plain)"
+echo two >"$TMP/incoming"
+mv "$TMP/incoming" "$VP/renamed-in"
+check "plain directory: renamed-in file copied" wait_conv "$VP" "$(g c7/plain)"
+
 # One volume shared by two containers.
 ctl watch "$V1" --agent "$AGENT" --dest "$SHARED/c9/cm1" >/dev/null 2>&1
 check "one source, two dests: second dest copied" wait_conv "$V1" "$(g c9/cm1)"
