@@ -33,6 +33,15 @@ static char *cat(const char *a, const char *b)
 	return s;
 }
 
+static int run2(const char *a, const char *b)
+{
+	char *cmd = cat(a, b);
+	int rc = system(cmd);
+
+	free(cmd);
+	return rc;
+}
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -44,7 +53,7 @@ static int setup(void **state)
 	f->vol = cat(base, "/pods/uid/volumes/cm/vol");
 	assert_int_equal(mkdir(f->root, 0755), 0);
 	assert_int_equal(mkdir(f->outside, 0755), 0);
-	assert_int_equal(system(cat("mkdir -p ", f->vol)), 0);
+	assert_int_equal(run2("mkdir -p ", f->vol), 0);
 	assert_int_equal(registry_init(&f->reg, NULL, &f->root, 1), 0);
 	free(base);
 	*state = f;
@@ -93,7 +102,7 @@ static void test_refusals(void **state)
 	char *escape = cat(f->root, "/escape");
 	char *missing = cat(f->root, "/missing");
 
-	assert_int_equal(system(cat("touch ", file)), 0);
+	assert_int_equal(run2("touch ", file), 0);
 	assert_int_equal(symlink(f->outside, escape), 0);
 	expect_refused(f, f->outside, AGENT, DEST1, CONTROL_INVALID_ARGUMENT,
 		       "allowed_sources");
@@ -128,7 +137,7 @@ static void test_share_and_remove(void **state)
 	char *other = cat(f->root, "/uid/volumes/cm/other");
 	char *err = NULL;
 
-	assert_int_equal(system(cat("mkdir -p ", other)), 0);
+	assert_int_equal(run2("mkdir -p ", other), 0);
 	assert_int_equal(registry_add(&f->reg, f->vol, AGENT, DEST1,
 				      WATCH_API, &d1, &err), CONTROL_OK);
 	assert_int_equal(registry_add(&f->reg, f->vol, AGENT, DEST2 "/",
