@@ -203,8 +203,11 @@ converged() {
 	"$TREECMP" "${ign[@]}" "$s" "$gd" >"$TMP/treecmp.out" 2>&1
 }
 
+# Under emulation (the VM stage sets VT_VM) everything is slower.
+WAIT_SCALE=${WAIT_SCALE:-$([ -n "${VT_VM:-}" ] && echo 4 || echo 1)}
+
 wait_conv() {
-	if wait_for "${3:-10}" converged "$1" "$2"; then
+	if wait_for $((${3:-10} * WAIT_SCALE)) converged "$1" "$2"; then
 		return 0
 	fi
 	echo "# not converged: $1 -> $2"
