@@ -319,6 +319,9 @@ static int source_watch(struct registry *reg, struct reg_source *s,
 		return CONTROL_OK;
 	}
 	err = tracer_watch_dir(reg->tracer, s->real, s->id, &s->key);
+	/* The kubelet renames by the path it was configured with, not realpath. */
+	if (!err && strcmp(s->path, s->real))
+		err = tracer_add_path_alias(reg->tracer, s->path, &s->key, s->id);
 	if (err)
 		return refuse(errmsg, CONTROL_INTERNAL,
 			      "source %s: adding it to the kernel filter: %s",

@@ -551,6 +551,23 @@ int tracer_watch_dir(struct tracer *t, const char *path, __u32 id,
 	return 0;
 }
 
+int tracer_add_path_alias(struct tracer *t, const char *path,
+			  const struct vtr_dir_key *key, __u32 id)
+{
+	struct vtr_path_val val = { .dev = key->dev, .ino = key->ino, .id = id };
+	char *norm;
+	int err;
+
+	if (t->mode != VT_MODE_TRACEPOINT)
+		return 0;
+	err = path_normalize(path, &norm);
+	if (err)
+		return err;
+	err = put_path_key(t, norm, &val);
+	free(norm);
+	return err;
+}
+
 /* Drop every path key that names this directory, whatever its spelling. */
 static void del_path_keys(struct tracer *t, const struct vtr_dir_key *dk)
 {

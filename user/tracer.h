@@ -60,6 +60,13 @@ int tracer_try_mode(int mode, char **reason);
  */
 int tracer_watch_dir(struct tracer *t, const char *path, __u32 id,
 		     struct vtr_dir_key *key);
+/*
+ * Tracepoint mode matches absolute paths by string: register another
+ * spelling of an already watched directory (e.g. the configured path when
+ * the directory was watched by its realpath). No-op in the other modes.
+ */
+int tracer_add_path_alias(struct tracer *t, const char *path,
+			  const struct vtr_dir_key *key, __u32 id);
 int tracer_unwatch_dir(struct tracer *t, const char *path,
 		       const struct vtr_dir_key *key);
 /* The (dev, ino) key of a path, dev in the kernel's encoding. */
