@@ -446,26 +446,6 @@ int agent_put_symlink(struct agent_conn *c, const char *guest_path,
 	return 0;
 }
 
-/* pread exactly len bytes; short means the file shrank under us. */
-static ssize_t pread_full(int fd, uint8_t *buf, size_t len, off_t off)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, buf + got, len - got, off + (off_t)got);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 static int send_file_fd(struct agent_conn *c, int fd, const struct stat *sb,
 			const char *relpath, const char *guest_path,
 			struct agent_counters *ctr, struct ttrpc_status *st)

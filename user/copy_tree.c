@@ -94,33 +94,6 @@ int copy_lstat_beneath(int dirfd, const char *relpath, struct stat *sb)
 	return r;
 }
 
-static int readlink_at(int fd, const char *name, char **target)
-{
-	size_t sz = 256;
-
-	for (;;) {
-		char *buf = malloc(sz);
-		ssize_t n;
-
-		if (!buf)
-			return -ENOMEM;
-		n = readlinkat(fd, name, buf, sz);
-		if (n < 0) {
-			free(buf);
-			return -errno;
-		}
-		if ((size_t)n < sz) {
-			buf[n] = '\0';
-			*target = buf;
-			return 0;
-		}
-		free(buf);
-		if (sz > 65536)
-			return -ENAMETOOLONG;
-		sz *= 2;
-	}
-}
-
 int copy_readlink_beneath(int dirfd, const char *relpath, char **target)
 {
 	const char *base;
@@ -131,7 +104,7 @@ int copy_readlink_beneath(int dirfd, const char *relpath, char **target)
 	pfd = open_parent(dirfd, relpath, &base);
 	if (pfd < 0)
 		return pfd;
-	r = readlink_at(pfd, base, target);
+	r = readlinkat_alloc(pfd, base, target);
 	close(pfd);
 	return r;
 }
@@ -259,7 +232,7 @@ static int walk(int dfd, const char *rel, int depth, struct copy_plan *plan,
 			r = plan_add(plan, COPY_FILE, child, &sb, NULL);
 			break;
 		case S_IFLNK:
-			r = readlink_at(dfd, names[i], &target);
+			r = readlinkat_alloc(dfd, names[i], &target);
 			if (r == 0) {
 				r = plan_add(plan, COPY_SYMLINK, child, &sb, target);
 				if (r < 0)

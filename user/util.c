@@ -46,6 +46,56 @@ ssize_t read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
+ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, p + got, len - got, off + (off_t)got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int readlinkat_alloc(int dfd, const char *name, char **out)
+{
+	size_t cap = 256;
+
+	for (;;) {
+		char *buf = malloc(cap);
+		ssize_t n;
+
+		if (!buf)
+			return -ENOMEM;
+		n = readlinkat(dfd, name, buf, cap);
+		if (n < 0) {
+			int err = -errno;
+
+			free(buf);
+			return err;
+		}
+		if ((size_t)n < cap) {
+			buf[n] = '\0';
+			*out = buf;
+			return 0;
+		}
+		free(buf);
+		/* Link targets are at most PATH_MAX; anything longer is refused. */
+		if (cap > 65536)
+			return -ENAMETOOLONG;
+		cap *= 2;
+	}
+}
+
 static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;

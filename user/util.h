@@ -13,6 +13,9 @@
 /* Retry on EINTR and short writes/reads. 0 / bytes read, or -errno. */
 int write_all(int fd, const void *buf, size_t len);
 ssize_t read_full(int fd, void *buf, size_t len);
+ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
+/* readlinkat(2) into a malloc'd, NUL-terminated string of any length. */
+int readlinkat_alloc(int dfd, const char *name, char **out);
 
 uint64_t now_ns(void);		/* CLOCK_MONOTONIC, same clock as bpf_ktime_get_ns */
 uint64_t realtime_ns(void);

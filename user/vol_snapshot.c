@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "vol_snapshot.h"
+#include "util.h"
 
 #define READ_CHUNK	(64 * 1024)
 #define TS_RETRIES	8
@@ -66,36 +67,6 @@ out:
 	free(buf);
 	EVP_MD_CTX_free(ctx);
 	return err;
-}
-
-/* readlinkat into a malloc'd string of any length. */
-static int read_link(int dfd, const char *name, char **out)
-{
-	size_t cap = 256;
-
-	for (;;) {
-		char *buf = malloc(cap);
-		ssize_t n;
-
-		if (!buf)
-			return -ENOMEM;
-		n = readlinkat(dfd, name, buf, cap);
-		if (n < 0) {
-			int err = -errno;
-
-			free(buf);
-			return err;
-		}
-		if ((size_t)n < cap) {
-			buf[n] = '\0';
-			*out = buf;
-			return 0;
-		}
-		free(buf);
-		if (cap > (1 << 20))
-			return -ENAMETOOLONG;
-		cap *= 2;
-	}
 }
 
 static struct snap_entry *snap_push(struct vol_snapshot *s, size_t *cap)
@@ -191,7 +162,7 @@ static int walk_entry(struct walk *w, int dfd, const char *prefix,
 		err = walk_file(w, dfd, name, e->path, e, &st);
 	} else if (S_ISLNK(st.st_mode)) {
 		e->type = SNAP_SYMLINK;
-		err = read_link(dfd, name, &e->target);
+		err = readlinkat_alloc(dfd, name, &e->target);
 		if (err)
 			err = fail(w->errmsg, err, "readlink %s: %s", e->path,
 				   strerror(-err));
@@ -271,7 +242,7 @@ static int read_kubelet(int dirfd, char *target, struct vol_snapshot *out,
 			break;
 		err = -errno;
 		/* The kubelet removed it after a newer commit: follow. */
-		if (err != -ENOENT || read_link(dirfd, SYNC_DATA_LINK, &again)) {
+		if (err != -ENOENT || readlinkat_alloc(dirfd, SYNC_DATA_LINK, &again)) {
 			fail(errmsg, err, "open %s: %s", target, strerror(-err));
 			free(target);
 			return err;
@@ -311,7 +282,7 @@ int vol_snapshot_read(int dirfd, struct vol_snapshot *out, char **errmsg)
 	if (fstat(dirfd, &st) < 0)
 		return fail(errmsg, -errno, "stat volume: %s", strerror(errno));
 	out->root_mode = st.st_mode & 07777;
-	err = read_link(dirfd, SYNC_DATA_LINK, &target);
+	err = readlinkat_alloc(dirfd, SYNC_DATA_LINK, &target);
 	if (err == 0)
 		err = read_kubelet(dirfd, target, out, errmsg);
 	else if (err == -ENOENT || err == -EINVAL)
