@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# tests/vm/run.sh: the VM suite. For each kernel of the matrix
+# (tests/vm/matrix, or $VM_MATRIX) fetch Debian's kernel (cached), boot it
+# with qemu TCG on an initramfs holding the build (tests/vm/mkinitramfs.sh),
+# let tests/vm/guest.sh run the suites per attach mode, and turn its serial
+# console output into TAP lines:
+#   ok - fentry 6.1.0-56-amd64: key deleted
+# Exits non-zero on any failure, on a missing end marker (panic, hang,
+# timeout) and when qemu cannot run at all: the VM suite is never skipped.
+#
+# Environment: VM_MATRIX (file), VM_JOBS (parallel VMs, default: CPUs),
+# VM_BUDGET (seconds for the whole stage, default 570: the stage must stay
+# under 10 minutes; a VM that would overrun it is killed and fails),
+# VM_TIMEOUT (seconds per VM, default 540), VM_SUITE_TIMEOUT (seconds per
+# suite and mode inside the VM, default 240), VM_MEM (default 2G).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUTPUT=${OUTPUT:-build}
+vmdir=$OUTPUT/vm
+matrix=${VM_MATRIX:-tests/vm/matrix}
+jobs=${VM_JOBS:-$(nproc)}
+budget=${VM_BUDGET:-570}
+vm_timeout=${VM_TIMEOUT:-540}
+suite_timeout=${VM_SUITE_TIMEOUT:-240}
+mem=${VM_MEM:-2G}
+initrd=$vmdir/initramfs.cpio
+t_start=$EPOCHREALTIME
+npass=0
+nfail=0
+
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# Whole seconds left of the stage budget.
+time_left() { awk -v a="$t_start" -v b="$EPOCHREALTIME" -v n="$budget" 'BEGIN { printf "%d", n - (b - a) }'; }
+fatal() {
+	echo "not ok - vm: $*"
+	exit 1
+}
+
+qemu=$(command -v qemu-system-x86_64) ||
+	fatal "qemu-system-x86_64 not found: install qemu-system-x86 ('make deps'); the VM suite cannot be skipped"
+"$qemu" -accel help 2>/dev/null | grep -qx tcg ||
+	fatal "$qemu cannot run: no TCG accelerator ($("$qemu" -version 2>&1 | head -n 1))"
+[ -r "$matrix" ] || fatal "kernel matrix $matrix missing"
+mkdir -p "$vmdir"
+
+# ---- kernels and image ------------------------------------------------------
+declare -a k_pkg k_dir k_modes k_suites
+while read -r pkg modes suites _; do
+	[[ -z $pkg || $pkg == \#* ]] && continue
+	if ! kdir=$(tests/vm/kernel.sh "$pkg"); then
+		echo "not ok - vm $pkg: kernel not available (see message above)"
+		nfail=$((nfail + 1))
+		continue
+	fi
+	k_pkg+=("$pkg") k_dir+=("$kdir") k_modes+=("$modes") k_suites+=("$suites")
+done <"$matrix"
+[ "${#k_pkg[@]}" -gt 0 ] || fatal "no kernel to boot"
+
+t0=$EPOCHREALTIME
+tests/vm/mkinitramfs.sh "$initrd" || fatal "building the initramfs failed"
+echo "# initramfs built in $(secs "$t0" "$EPOCHREALTIME") s"
+
+# ---- boot -------------------------------------------------------------------
+# boot_one I: boot kernel I, serial console into $vmdir/<release>.serial,
+# host-side timestamps (start, VT-BEGIN seen, end) into <release>.times.
+boot_one() {
+	local i=$1 rel serial times start begin= line rc tmo
+	rel=$(cat "${k_dir[$i]}/release")
+	serial=$vmdir/$rel.serial
+	times=$vmdir/$rel.times
+	start=$EPOCHREALTIME
+	tmo=$(time_left)
+	[ "$tmo" -gt "$vm_timeout" ] && tmo=$vm_timeout
+	echo "timeout $tmo" >"$times.tmp"
+	: >"$serial"
+	timeout -k 10 "$tmo" "$qemu" -accel tcg -nographic -no-reboot \
+		-m "$mem" -smp 1 -nic none \
+		-kernel "${k_dir[$i]}/vmlinuz" -initrd "$initrd" \
+		-append "console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off vt.modes=${k_modes[$i]} vt.suites=${k_suites[$i]} vt.suite_timeout=$suite_timeout" \
+		</dev/null 2>&1 |
+		while IFS= read -r line; do
+			line=${line%$'\r'}
+			# Firmware escape sequences may precede a marker on its line.
+			[[ $line == ?*VT-[A-Z]* ]] && line=VT-${line#*VT-}
+			if [ -z "$begin" ] && [[ $line == VT-BEGIN* ]]; then
+				begin=$EPOCHREALTIME
+				echo "begin $begin" >>"$times.tmp"
+			fi
+			printf '%s\n' "$line" >>"$serial"
+		done
+	rc=${PIPESTATUS[0]}
+	{ echo "start $start"; cat "$times.tmp" 2>/dev/null; echo "end $EPOCHREALTIME"; echo "rc $rc"; } >"$times"
+	rm -f "$times.tmp"
+}
+
+for i in "${!k_pkg[@]}"; do
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+	rel=$(cat "${k_dir[$i]}/release")
+	rm -f "$vmdir/$rel".{serial,times,times.tmp}
+	if [ "$(time_left)" -lt 60 ]; then
+		echo "# not booting $rel: less than 60 s left of the ${budget}s stage budget"
+		continue
+	fi
+	echo "# booting $rel ($(cat "${k_dir[$i]}/version")): modes ${k_modes[$i]}, suites ${k_suites[$i]}"
+	boot_one "$i" &
+done
+wait
+
+# ---- results ----------------------------------------------------------------
+result() { # result ok|not-ok TEXT
+	echo "$1 - $2"
+	if [ "$1" = ok ]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
+}
+
+report_one() {
+	local i=$1 rel serial times kver start begin end rc tmo line
+	local mode rest status name
+	rel=$(cat "${k_dir[$i]}/release")
+	serial=$vmdir/$rel.serial
+	times=$vmdir/$rel.times
+	if [ ! -f "$times" ]; then
+		result "not ok" "vm $rel: not booted: the ${budget}s stage budget was used up (raise VM_BUDGET or trim tests/vm/matrix)"
+		return
+	fi
+	start=$(awk '$1 == "start" { print $2 }' "$times")
+	begin=$(awk '$1 == "begin" { print $2 }' "$times")
+	end=$(awk '$1 == "end" { print $2 }' "$times")
+	rc=$(awk '$1 == "rc" { print $2 }' "$times" 2>/dev/null)
+	tmo=$(awk '$1 == "timeout" { print $2 }' "$times" 2>/dev/null)
+	kver=$(sed -n 's/^VT-BEGIN kernel=\([^ ]*\).*/\1/p' "$serial" | head -n 1)
+	kver=${kver:-$rel}
+	if [ -z "$begin" ]; then
+		result "not ok" "vm $kver: the guest never started the suites (qemu exit $rc; serial log $serial)"
+		tail -n 30 "$serial" | sed 's/^/# /'
+		return
+	fi
+	echo "# $kver: boot to init $(secs "$start" "$begin") s"
+	while IFS= read -r line; do
+		case $line in
+		VT-TAP\ *)
+			rest=${line#VT-TAP }
+			mode=${rest%% *}
+			rest=${rest#* }
+			if [[ $rest =~ ^(ok|not\ ok)(\ [0-9]+)?(\ -)?\ ?(.*)$ ]]; then
+				status=${BASH_REMATCH[1]}
+				name=${BASH_REMATCH[4]}
+				# Suites may name the mode themselves; say it once.
+				name=${name#"$mode: "}
+				result "$status" "$mode $kver: $name"
+			fi
+			;;
+		VT-TIME\ *)
+			set -- $line
+			echo "# $kver: time $2 $3: $4 s"
+			;;
+		VT-LOG\ *) echo "# $kver: ${line#VT-LOG }" ;;
+		esac
+	done < <(sed -n '/^VT-BEGIN/,/^VT-END/p' "$serial")
+	if ! grep -q '^VT-END' "$serial"; then
+		result "not ok" "vm $kver: no VT-END marker (kernel panic, hang, or timeout after ${tmo}s; qemu exit $rc; serial log $serial)"
+		tail -n 30 "$serial" | sed 's/^/# /'
+	fi
+	echo "# $kver: VM total $(secs "$start" "$end") s"
+}
+
+for i in "${!k_pkg[@]}"; do
+	report_one "$i"
+done
+echo "# vm stage: $npass ok, $nfail not ok, $(secs "$t_start" "$EPOCHREALTIME") s wall"
+[ "$nfail" -eq 0 ]
