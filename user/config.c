@@ -453,7 +453,7 @@ static int get_watches(struct parse *p, const yaml_node_t *n)
 
 enum cfg_key {
 	K_MODE, K_CONTROL_SOCKET, K_METRICS_ADDRESS, K_STATE_FILE, K_BPFFS_DIR,
-	K_ALLOWED_SOURCES, K_RING_BUFFER_SIZE, K_DEBOUNCE_MS, K_LOG_LEVEL,
+	K_ALLOWED_SOURCES, K_RING_BUFFER_SIZE, K_DEBOUNCE_MS, K_RESYNC_INTERVAL_S, K_LOG_LEVEL,
 	K_WATCHES, K_MAX,
 };
 
@@ -466,6 +466,7 @@ static const char *const key_names[K_MAX] = {
 	[K_ALLOWED_SOURCES] = "allowed_sources",
 	[K_RING_BUFFER_SIZE] = "ring_buffer_size",
 	[K_DEBOUNCE_MS] = "debounce_ms",
+	[K_RESYNC_INTERVAL_S] = "resync_interval_s",
 	[K_LOG_LEVEL] = "log_level",
 	[K_WATCHES] = "watches",
 };
@@ -494,6 +495,11 @@ static int apply_key(struct parse *p, enum cfg_key key, const yaml_node_t *v)
 		if (get_uint(p, key_names[key], v, CONFIG_MAX_DEBOUNCE_MS, &u))
 			return -1;
 		cfg->debounce_ms = (unsigned int)u;
+		return 0;
+	case K_RESYNC_INTERVAL_S:
+		if (get_uint(p, key_names[key], v, CONFIG_MAX_RESYNC_S, &u))
+			return -1;
+		cfg->resync_interval_s = (unsigned int)u;
 		return 0;
 	case K_LOG_LEVEL:
 		return get_log_level(p, v);
@@ -604,6 +610,7 @@ int config_defaults(struct config *cfg)
 	}
 	cfg->ring_buffer_size = CONFIG_DEFAULT_RING_BUFFER_SIZE;
 	cfg->debounce_ms = CONFIG_DEFAULT_DEBOUNCE_MS;
+	cfg->resync_interval_s = CONFIG_DEFAULT_RESYNC_S;
 	cfg->log_level = LOG_LVL_INFO;
 	if (!cfg->mode_name || !cfg->control_socket || !cfg->metrics_address ||
 	    !cfg->state_file || !cfg->bpffs_dir || !cfg->allowed_sources ||

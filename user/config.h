@@ -34,6 +34,9 @@
 #define CONFIG_DEFAULT_RING_BUFFER_SIZE	(256 * 1024)
 #define CONFIG_DEFAULT_DEBOUNCE_MS	5
 #define CONFIG_MAX_DEBOUNCE_MS		10000
+/* Full reconcile of every watch this often, as a safety net; 0: never. */
+#define CONFIG_DEFAULT_RESYNC_S		300
+#define CONFIG_MAX_RESYNC_S		86400
 #define CONFIG_MIN_RING_BUFFER_SIZE	4096
 #define CONFIG_MAX_RING_BUFFER_SIZE	(1ull << 30)
 /* The guest agent refuses every path outside this directory. */
@@ -58,6 +61,7 @@ struct config {
 	size_t n_allowed_sources;
 	uint64_t ring_buffer_size;	/* bytes, power of two >= 4096 */
 	unsigned int debounce_ms;
+	unsigned int resync_interval_s;
 	enum log_level log_level;
 	bool log_level_set;	/* false: the file did not say */
 	struct config_watch *watches;

@@ -47,10 +47,17 @@ struct daemon {
 	uint64_t drops_seen;
 	uint64_t next_drop_poll;
 	uint64_t next_source_check;
+	uint64_t next_resync;	/* 0: periodic resync off */
 	bool recheck_sources;
 	bool stop;
 	const char *mode_name;
 };
+
+static void schedule_resync(struct daemon *dm, uint64_t now)
+{
+	dm->next_resync = dm->cfg.resync_interval_s ?
+		now + dm->cfg.resync_interval_s * 1000 * NS_PER_MS : 0;
+}
 
 /* ---- state file ------------------------------------------------------------- */
 
@@ -494,6 +501,7 @@ static void reload(struct daemon *dm)
 	}
 	config_free(&dm->cfg);
 	dm->cfg = cfg;
+	schedule_resync(dm, now_ns());
 	add_config_watches(dm, false);
 	sync_engine_reconcile_all(dm->eng, METRICS_RECONCILE_RELOAD);
 	update_gauges(dm);
@@ -542,8 +550,25 @@ static void handle_signal(struct daemon *dm)
 	}
 }
 
+static uint64_t next_housekeeping(const struct daemon *dm)
+{
+	uint64_t hk = dm->next_drop_poll < dm->next_source_check ?
+		      dm->next_drop_poll : dm->next_source_check;
+
+	return dm->next_resync && dm->next_resync < hk ? dm->next_resync : hk;
+}
+
 static void housekeeping(struct daemon *dm, uint64_t now)
 {
+	/*
+	 * Events can be missed without the drop counter moving (tracepoint
+	 * mode's blind spots, a source written while unwatched): reconcile
+	 * everything now and then. Unchanged content costs hashing, no RPCs.
+	 */
+	if (dm->next_resync && now >= dm->next_resync) {
+		sync_engine_reconcile_all(dm->eng, METRICS_RECONCILE_PERIODIC);
+		schedule_resync(dm, now);
+	}
 	if (now >= dm->next_drop_poll) {
 		poll_drops(dm);
 		dm->next_drop_poll = now + DROP_POLL_NS;
@@ -565,8 +590,7 @@ static int loop(struct daemon *dm)
 
 		housekeeping(dm, now);
 		next = sync_engine_run(dm->eng, now);
-		hk = dm->next_drop_poll < dm->next_source_check ?
-		     dm->next_drop_poll : dm->next_source_check;
+		hk = next_housekeeping(dm);
 		arm_timer(dm, next && next < hk ? next : hk);
 		n = epoll_wait(dm->epfd, evs, ARRAY_SIZE(evs), -1);
 		if (n < 0 && errno == EINTR)
@@ -695,6 +719,7 @@ static int start(struct daemon *dm)
 	restore_state(dm);
 	update_gauges(dm);
 	sync_engine_reconcile_all(dm->eng, METRICS_RECONCILE_START);
+	schedule_resync(dm, now_ns());
 	log_info("voltrace running", "version", VOLTRACE_VERSION, "mode",
 		 dm->mode_name, "bpffs_dir", dm->cfg.bpffs_dir,
 		 "control_socket", dm->cfg.control_socket,

@@ -37,6 +37,7 @@ static const char *const reason_names[METRICS_RECONCILE_MAX] = {
 	[METRICS_RECONCILE_NEW_WATCH] = "new_watch",
 	[METRICS_RECONCILE_SOURCE_CHANGED] = "source_changed",
 	[METRICS_RECONCILE_RETRY] = "retry",
+	[METRICS_RECONCILE_PERIODIC] = "periodic",
 };
 
 static const char *const method_names[METRICS_CTL_MAX] = {

@@ -29,6 +29,7 @@ enum metrics_reconcile_reason {
 	METRICS_RECONCILE_NEW_WATCH,	/* initial copy of a new watch */
 	METRICS_RECONCILE_SOURCE_CHANGED, /* (dev, ino) of a source changed */
 	METRICS_RECONCILE_RETRY,	/* retry after a failed sync */
+	METRICS_RECONCILE_PERIODIC,	/* resync_interval_s safety net */
 	METRICS_RECONCILE_MAX,
 };
 

@@ -6,6 +6,10 @@
 # the kubelet renames by that same absolute path, and the update must
 # still be seen in the kernel — in tracepoint mode through the path alias
 # the registry adds beside the realpath.
+#
+# Then a commit made through a relative path with a directory part, which
+# tracepoint mode cannot resolve: the periodic resync (resync_interval_s)
+# must still bring the guest up to date.
 . "$(dirname "$0")/daemon_lib.sh"
 
 vt_init
@@ -36,4 +40,19 @@ for n in 2 3 4; do
 		not_ok "symlinked source: update $n converges" "$(tail -5 "$DLOG")"
 	fi
 done
+
+write_config "resync_interval_s: 1" "$LINKED|$AGENT|$SHARED/p/cfg"
+kill -HUP "$DPID"
+wait_for 10 grep -q 'msg="config reloaded"' "$DLOG"
+ts=..relative_commit
+mkdir "$REAL/$ts" && printf 9 >"$REAL/$ts/a"
+ln -s "$ts" "$REAL/..data_tmp"
+(cd "$REAL/.." && mv -T cfg/..data_tmp cfg/..data)
+if wait_conv "$REAL" "$G" 10 && [ "$(cat "$G/a" 2>/dev/null)" = 9 ]; then
+	ok "commit by a relative path converges (event or periodic resync)"
+else
+	not_ok "commit by a relative path converges (event or periodic resync)" \
+		"$(tail -5 "$DLOG")"
+fi
+check "daemon still alive" daemon_alive
 finish

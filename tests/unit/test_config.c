@@ -39,6 +39,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.allowed_sources[0], "/var/lib/kubelet/pods");
 	assert_int_equal(cfg.ring_buffer_size, 256 * 1024);
 	assert_int_equal(cfg.debounce_ms, 5);
+	assert_int_equal(cfg.resync_interval_s, 300);
 	assert_int_equal(cfg.log_level, LOG_LVL_INFO);
 	assert_false(cfg.log_level_set);
 	assert_int_equal(cfg.n_watches, 0);
@@ -71,6 +72,7 @@ static const char full[] =
 	"  - /tmp/vols/./x\n"
 	"ring_buffer_size: 1MiB\n"
 	"debounce_ms: 20\n"
+	"resync_interval_s: 0\n"
 	"log_level: debug\n"
 	"watches:\n"
 	"  - source: /var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/cm\n"
@@ -101,6 +103,7 @@ static void test_every_key(void **state)
 	assert_string_equal(cfg.allowed_sources[1], "/tmp/vols/x");
 	assert_int_equal(cfg.ring_buffer_size, 1 << 20);
 	assert_int_equal(cfg.debounce_ms, 20);
+	assert_int_equal(cfg.resync_interval_s, 0);
 	assert_true(cfg.log_level_set);
 	assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
 	assert_int_equal(cfg.n_watches, 3);
@@ -108,9 +111,9 @@ static void test_every_key(void **state)
 			    "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/cm");
 	assert_string_equal(cfg.watches[0].agent, "vsock://3:1024");
 	assert_string_equal(cfg.watches[0].dest, "/run/kata-containers/shared/containers/c1/cm");
-	assert_int_equal(cfg.watches[0].line, 14);
+	assert_int_equal(cfg.watches[0].line, 15);
 	assert_string_equal(cfg.watches[1].agent, "hvsock:///run/vc/kata.hvsock:1024");
-	assert_int_equal(cfg.watches[1].line, 17);
+	assert_int_equal(cfg.watches[1].line, 18);
 	assert_string_equal(cfg.watches[2].dest, "/run/kata-containers/shared/containers/c2/t");
 	config_free(&cfg);
 }
@@ -208,6 +211,10 @@ static const struct {
 	  "test.yaml:1: debounce_ms: \"-3\" is not a non-negative integer" },
 	{ "debounce_ms: 99999\n",
 	  "test.yaml:1: debounce_ms: 99999 is out of range (at most 10000)" },
+	{ "resync_interval_s: 86401\n",
+	  "test.yaml:1: resync_interval_s: 86401 is out of range (at most 86400)" },
+	{ "resync_interval_s: 1.5\n",
+	  "test.yaml:1: resync_interval_s: \"1.5\" is not a non-negative integer" },
 	{ "debounce_ms: [1]\n",
 	  "test.yaml:1: debounce_ms: expected an integer, got a list" },
 	{ "ring_buffer_size: 5000\n",
