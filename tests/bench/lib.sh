@@ -113,3 +113,30 @@ bench_stop() {
 
 # acked_count ACKLOG SUFFIX_REGEX: ..data acks whose path matches.
 acked_data() { grep -cE "$2/\.\.data \.\." "$1" 2>/dev/null || true; }
+
+# rss_mib PID: VmRSS in MiB.
+rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# bpf_kib PID: memlock of the BPF maps and programs PID holds open, each
+# map/program counted once (fdinfo of bpf-map/bpf-prog fds).
+bpf_kib() {
+	local f
+	for f in /proc/"$1"/fdinfo/*; do
+		awk '/^(map_id|prog_id):/ { id = $1 $2 } /^memlock:/ { m = $2 }
+		     END { if (id != "") print id, m }' "$f" 2>/dev/null
+	done | sort -u | awk '{ s += $2 } END { printf "%.0f", s / 1024 }'
+}
+# status_field CTL NAME: a number from `voltrace ctl status --json`.
+status_field() {
+	"$VOLTRACE" ctl --socket "$1" status --json 2>/dev/null |
+		tr ',{}' '\n\n\n' | awk -F: -v k="\"$2\"" '$1 ~ k { gsub(/[ "]/, "", $2); print $2; exit }'
+}
+# count_data_acks ACKLOG PREFIX: distinct volumes below PREFIX whose ..data
+# was acknowledged (any target).
+count_data_acks() {
+	awk -v p="$2/" 'index($2, p) == 1 && $2 ~ /\/[.][.]data$/ { s[$2] = 1 } END { print length(s) }' "$1"
+}
+# watch_specs N SRC_PREFIX AGENT DEST_PREFIX: N "src|agent|dest" words,
+# numbered from 1.
+watch_specs() {
+	awk -v n="$1" -v s="$2" -v a="$3" -v d="$4" 'BEGIN { for (i = 1; i <= n; i++) print s i "|" a "|" d i }'
+}
