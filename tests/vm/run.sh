@@ -10,7 +10,7 @@
 # Exits non-zero on any failure, on a missing end marker (panic, hang,
 # timeout) and when qemu cannot run at all: the VM suite is never skipped.
 #
-# Environment: VM_MATRIX (file), VM_JOBS (parallel VMs, default: CPUs),
+# Environment: VM_MATRIX (file), VM_JOBS (parallel VMs, default: CPUs + 1),
 # VM_BUDGET (seconds for the whole stage, default 570: the stage must stay
 # under 10 minutes; a VM that would overrun it is killed and fails),
 # VM_TIMEOUT (seconds per VM, default 540), VM_SUITE_TIMEOUT (seconds per
@@ -20,7 +20,8 @@ cd "$(dirname "$0")/../.."
 OUTPUT=${OUTPUT:-build}
 vmdir=$OUTPUT/vm
 matrix=${VM_MATRIX:-tests/vm/matrix}
-jobs=${VM_JOBS:-$(nproc)}
+# Guests wait on each other (daemon, peer, sleeps): one VM more than CPUs.
+jobs=${VM_JOBS:-$(($(nproc) + 1))}
 budget=${VM_BUDGET:-570}
 vm_timeout=${VM_TIMEOUT:-540}
 suite_timeout=${VM_SUITE_TIMEOUT:-240}
@@ -63,13 +64,15 @@ tests/vm/mkinitramfs.sh "$initrd" || fatal "building the initramfs failed"
 echo "# initramfs built in $(secs "$t0" "$EPOCHREALTIME") s"
 
 # ---- boot -------------------------------------------------------------------
-# boot_one I: boot kernel I, serial console into $vmdir/<release>.serial,
-# host-side timestamps (start, VT-BEGIN seen, end) into <release>.times.
+# A matrix line is one VM; one kernel may have several (modes split up).
+vm_name() { echo "$(cat "${k_dir[$1]}/release")-${k_modes[$1]//,/-}"; }
+
+# boot_one I: boot VM I, serial console into $vmdir/<name>.serial,
+# host-side timestamps (start, VT-BEGIN seen, end) into <name>.times.
 boot_one() {
-	local i=$1 rel serial times start begin= line rc tmo
-	rel=$(cat "${k_dir[$i]}/release")
-	serial=$vmdir/$rel.serial
-	times=$vmdir/$rel.times
+	local i=$1 serial times start begin= line rc tmo
+	serial=$vmdir/$(vm_name "$i").serial
+	times=$vmdir/$(vm_name "$i").times
 	start=$EPOCHREALTIME
 	tmo=$(time_left)
 	[ "$tmo" -gt "$vm_timeout" ] && tmo=$vm_timeout
@@ -97,13 +100,12 @@ boot_one() {
 
 for i in "${!k_pkg[@]}"; do
 	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
-	rel=$(cat "${k_dir[$i]}/release")
-	rm -f "$vmdir/$rel".{serial,times,times.tmp}
+	rm -f "$vmdir/$(vm_name "$i")".{serial,times,times.tmp}
 	if [ "$(time_left)" -lt 60 ]; then
-		echo "# not booting $rel: less than 60 s left of the ${budget}s stage budget"
+		echo "# not booting $(vm_name "$i"): less than 60 s left of the ${budget}s stage budget"
 		continue
 	fi
-	echo "# booting $rel ($(cat "${k_dir[$i]}/version")): modes ${k_modes[$i]}, suites ${k_suites[$i]}"
+	echo "# booting $(cat "${k_dir[$i]}/release") ($(cat "${k_dir[$i]}/version")): modes ${k_modes[$i]}, suites ${k_suites[$i]}"
 	boot_one "$i" &
 done
 wait
@@ -116,12 +118,12 @@ result() { # result ok|not-ok TEXT
 
 report_one() {
 	local i=$1 rel serial times kver start begin end rc tmo line
-	local mode rest status name
+	local mode rest status name tag
 	rel=$(cat "${k_dir[$i]}/release")
-	serial=$vmdir/$rel.serial
-	times=$vmdir/$rel.times
+	serial=$vmdir/$(vm_name "$i").serial
+	times=$vmdir/$(vm_name "$i").times
 	if [ ! -f "$times" ]; then
-		result "not ok" "vm $rel: not booted: the ${budget}s stage budget was used up (raise VM_BUDGET or trim tests/vm/matrix)"
+		result "not ok" "vm $rel (${k_modes[$i]}): not booted: the ${budget}s stage budget was used up (raise VM_BUDGET or trim tests/vm/matrix)"
 		return
 	fi
 	start=$(awk '$1 == "start" { print $2 }' "$times")
@@ -131,12 +133,14 @@ report_one() {
 	tmo=$(awk '$1 == "timeout" { print $2 }' "$times" 2>/dev/null)
 	kver=$(sed -n 's/^VT-BEGIN kernel=\([^ ]*\).*/\1/p' "$serial" | head -n 1)
 	kver=${kver:-$rel}
+	# Names of VM-wide checks carry the modes: a kernel may have several VMs.
+	tag="vm $kver (${k_modes[$i]})"
 	if [ -z "$begin" ]; then
-		result "not ok" "vm $kver: the guest never started the suites (qemu exit $rc; serial log $serial)"
+		result "not ok" "$tag: the guest never started the suites (qemu exit $rc; serial log $serial)"
 		tail -n 30 "$serial" | sed 's/^/# /'
 		return
 	fi
-	echo "# $kver: boot to init $(secs "$start" "$begin") s"
+	echo "# $tag: boot to init $(secs "$start" "$begin") s"
 	while IFS= read -r line; do
 		case $line in
 		VT-TAP\ *)
@@ -148,7 +152,11 @@ report_one() {
 				name=${BASH_REMATCH[4]}
 				# Suites may name the mode themselves; say it once.
 				name=${name#"$mode: "}
-				result "$status" "$mode $kver: $name"
+				if [ "$mode" = vm ]; then
+					result "$status" "$tag: $name"
+				else
+					result "$status" "$mode $kver: $name"
+				fi
 			fi
 			;;
 		VT-TIME\ *)
@@ -159,10 +167,10 @@ report_one() {
 		esac
 	done < <(sed -n '/^VT-BEGIN/,/^VT-END/p' "$serial")
 	if ! grep -q '^VT-END' "$serial"; then
-		result "not ok" "vm $kver: no VT-END marker (kernel panic, hang, or timeout after ${tmo}s; qemu exit $rc; serial log $serial)"
+		result "not ok" "$tag: no VT-END marker (kernel panic, hang, or timeout after ${tmo}s; qemu exit $rc; serial log $serial)"
 		tail -n 30 "$serial" | sed 's/^/# /'
 	fi
-	echo "# $kver: VM total $(secs "$start" "$end") s"
+	echo "# $tag: VM total $(secs "$start" "$end") s"
 }
 
 for i in "${!k_pkg[@]}"; do
