@@ -90,7 +90,8 @@ run_suite() {
 	[ "$nok" -gt 0 ] && log_tail "$log" 80
 	# A suite must clean up after itself; do it here so one failure does
 	# not cascade into the next mode, and say so.
-	left=$(pgrep -x -d ' ' 'voltrace|kata-peer' || true)
+	left=$(pgrep -x voltrace; pgrep -x kata-peer)
+	left=$(echo $left)
 	if [ -n "$left" ]; then
 		echo "VT-LOG $mode test_$suite left processes running: $left (killed)"
 		kill -9 $left 2>/dev/null

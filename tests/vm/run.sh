@@ -45,6 +45,7 @@ qemu=$(command -v qemu-system-x86_64) ||
 	fatal "$qemu cannot run: no TCG accelerator ($("$qemu" -version 2>&1 | head -n 1))"
 [ -r "$matrix" ] || fatal "kernel matrix $matrix missing"
 mkdir -p "$vmdir"
+rm -f "$vmdir"/*.serial "$vmdir"/*.times "$vmdir"/*.times.tmp
 
 # ---- kernels and image ------------------------------------------------------
 declare -a k_pkg k_dir k_modes k_suites
