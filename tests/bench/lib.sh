@@ -63,7 +63,7 @@ bench_peer() {
 # bench_config FILE NAME ALLOWED EXTRA_YAML [WATCH...]  WATCH = src|agent|dest
 # Control socket, state and bpffs derive from FILE and NAME.
 bench_config() {
-	local f=$1 name=$2 allowed=$3 extra=$4 w s a d
+	local f=$1 name=$2 allowed=$3 extra=$4
 	shift 4
 	{
 		echo "mode: ${BENCH_MODE:-auto}"
@@ -77,10 +77,9 @@ bench_config() {
 			echo "watches: []"
 		else
 			echo "watches:"
-			for w; do
-				IFS='|' read -r s a d <<<"$w"
-				printf '  - source: %s\n    agent: %s\n    dest: %s\n' "$s" "$a" "$d"
-			done
+			# awk, not a read loop: bash here-strings are temp files.
+			printf '%s\n' "$@" | awk -F'|' '{
+				printf "  - source: %s\n    agent: %s\n    dest: %s\n", $1, $2, $3 }'
 		fi
 	} >"$f"
 	bench_track_dir "/sys/fs/bpf/vt-bench-$name-$$"
@@ -104,9 +103,17 @@ bench_daemon() {
 	return 1
 }
 
-# bench_stop PID: SIGTERM and reap.
+# bench_stop PID: SIGTERM, SIGKILL after 5 s (the daemon's shutdown
+# unwatches every directory one by one, which takes minutes at 10,000
+# watches in tracepoint mode), reap.
 bench_stop() {
+	local i
 	kill "$1" 2>/dev/null
+	for i in $(seq 1 50); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	return 0
 }

@@ -4,7 +4,8 @@
 # tests/bench/memory.sh [COUNTS]   (default "0 1000 10000")
 #
 # Daemon memory at N watches: one voltrace run per N, configured with N
-# volumes (1 key x 1 KiB each, node filesystem) to one Go peer; measured
+# volumes (1 key x 1 KiB each, on tmpfs: the host disk is slow and memory
+# does not depend on it) to one Go peer; measured
 # once every volume's ..data was acknowledged and the daemon is idle:
 # VmRSS from /proc/<pid>/status, BPF memory as the memlock of every map
 # and program the daemon holds (/proc/<pid>/fdinfo, each id once).
@@ -15,7 +16,7 @@ counts=${1:-0 1000 10000}
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-tmp=$(mktemp -d "${BENCH_DISK_DIR:-/var/tmp}/vt-mem.XXXXXX")
+tmp=$(mktemp -d "${BENCH_SHM_DIR:-/dev/shm}/vt-mem.XXXXXX")
 bench_track_dir "$tmp"
 src=$tmp/pods
 max=0
