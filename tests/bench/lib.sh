@@ -18,7 +18,7 @@ median() {
 }
 
 pctl() {
-	sort -g | awk -v p="$1" '{ v[NR] = $1 } END {
+	cut -d' ' -f1 | sort -g | awk -v p="$1" '{ v[NR] = $1 } END {
 		if (NR == 0) { print "nan"; exit }
 		i = int((p / 100) * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR
 		print v[i] }'
@@ -42,7 +42,7 @@ bench_cleanup() {
 	local p d
 	for p in "${_bench_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	for p in "${_bench_pids[@]}"; do wait "$p" 2>/dev/null; done
-	for d in "${_bench_dirs[@]}"; do rm -rf "$d"; done
+	[ -n "${BENCH_KEEP:-}" ] || for d in "${_bench_dirs[@]}"; do rm -rf "$d"; done
 	return 0
 }
 bench_track_pid() { _bench_pids+=("$1"); }
@@ -90,7 +90,7 @@ bench_config() {
 bench_daemon() {
 	local ctl=${1%.yaml}.ctl i
 	rm -f "$ctl"
-	"$VOLTRACE" run --config "$1" --log-level warn >>"${1%.yaml}.log" 2>&1 &
+	"$VOLTRACE" run --config "$1" --log-level "${BENCH_DAEMON_LOG_LEVEL:-warn}" >>"${1%.yaml}.log" 2>&1 &
 	DAEMON_PID=$!
 	bench_track_pid "$DAEMON_PID"
 	for i in $(seq 1 600); do

@@ -42,9 +42,9 @@ verdict() {
 	[ -z "$t" ] && { echo "-"; return; }
 	[ "$v" = nan ] && { echo "n/a"; return; }
 	awk -v v="$v" -v t="$t" 'BEGIN {
-		op = substr(t, 1, 2); x = substr(t, 3)
+		v += 0; op = substr(t, 1, 2); x = substr(t, 3) + 0
 		if (op == ">=") ok = v >= x; else if (op == "<=") ok = v <= x
-		else { x = substr(t, 2); ok = v == x }
+		else { x = substr(t, 2) + 0; ok = v == x }
 		print ok ? "ok" : "MISS" }'
 }
 
@@ -117,7 +117,7 @@ fig latency_p50_ms "$(field "$lat" LAT 2 vt 4)" ms "<=1" "default config (deboun
 fig latency_p99_ms "$(field "$lat" LAT 2 vt 5)" ms "<=5" "default config"
 fig latency_max_ms "$(field "$lat" LAT 2 vt 6)" ms "" "default config; $(field "$lat" LAT 2 vt 7) updates never acked"
 fig latency_inotify_baseline_p50_ms "$(field "$lat" LAT 2 inotify 4)" ms "" "Kata's watcher (inotify on ..<ts>, copy on its removal), same peer, same run"
-fig latency_inotify_baseline_p99_ms "$(field "$lat" LAT 2 inotify 5)" ms "" "max $(field "$lat" LAT 2 inotify 6) ms"
+fig latency_inotify_baseline_p99_ms "$(field "$lat" LAT 2 inotify 5)" ms "" "max $(field "$lat" LAT 2 inotify 6) ms; $(field "$lat" LAT 2 inotify 7) updates never acked (watch lost)"
 fig latency_nodebounce_p50_ms "$(field "$lat" LAT 2 vt_nodeb 4)" ms "" "extra: voltrace with debounce_ms 0, same run; p99 $(field "$lat" LAT 2 vt_nodeb 5), max $(field "$lat" LAT 2 vt_nodeb 6) ms"
 fig burst_converge_s "$(field "$bu" BURST 2 default 3)" s "" "1000 volumes x 10 x 1 KiB on tmpfs, first commit to last ..data ack"
 fig burst_stale_volumes "$(field "$bu" BURST 2 default 4)" volumes "=0" ""
