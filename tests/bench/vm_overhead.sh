@@ -33,8 +33,15 @@ trap 'rm -rf "$extra"' EXIT
 mkdir -p "$extra/src/build/tests/bench"
 cp "$OUTPUT"/tests/bench/opsloop "$OUTPUT"/tests/bench/fswatch_load "$extra/src/build/tests/bench/"
 install -m 0755 tests/bench/vm_init "$extra/bench-init"
+progs=("$extra"/src/build/tests/bench/*)
+# BENCH_VM_PROFILE=MODE: a perf profile instead of the ratios.
+if [ -n "${BENCH_VM_PROFILE:-}" ]; then
+	mkdir -p "$extra/usr/bin"
+	cp -L "$(command -v perf)" "$extra/usr/bin/perf"
+	progs+=("$extra/usr/bin/perf")
+fi
 # The bench programs need no library the image lacks (voltrace's set).
-for l in $(ldd "$extra"/src/build/tests/bench/* | awk '$3 ~ /^\// { print $3 }' | sort -u); do
+for l in $(ldd "${progs[@]}" | awk '$3 ~ /^\// { print $3 }' | sort -u); do
 	mkdir -p "$extra$(dirname "$l")"
 	cp -L "$l" "$extra$l"
 done
@@ -44,9 +51,9 @@ cat "$dir/base.cpio" "$dir/extra.cpio" >"$dir/initramfs.cpio"
 timeout -k 10 "${BENCH_VM_TIMEOUT:-300}" "$qemu" -accel tcg -nographic -no-reboot \
 	-m "${VM_MEM:-2G}" -smp 1 -nic none \
 	-kernel "$kdir/vmlinuz" -initrd "$dir/initramfs.cpio" \
-	-append "console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off rdinit=/bench-init vt.bench_modes=$modes vt.bench_secs=${BENCH_VM_SECS:-1} vt.bench_reps=${BENCH_VM_REPS:-5}" \
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off rdinit=/bench-init vt.bench_modes=$modes vt.bench_secs=${BENCH_VM_SECS:-1} vt.bench_reps=${BENCH_VM_REPS:-5}${BENCH_VM_PROFILE:+ vt.bench_profile=$BENCH_VM_PROFILE}" \
 	</dev/null 2>&1 | tr -d '\r' >"$dir/serial.log"
 grep -q '^VT-BENCH-END' "$dir/serial.log" ||
 	fail "no VT-BENCH-END on the console (panic, hang or timeout); see $dir/serial.log"
 echo "# VM kernel $(cat "$kdir/release") ($(cat "$kdir/version")), qemu TCG, 1 vCPU, tmpfs"
-sed -n 's/^.*\(\(ROW\|RATIO\) .*\)$/\1/p' "$dir/serial.log"
+sed -n 's/^.*\(\(ROW\|RATIO\|PROF\) .*\)$/\1/p' "$dir/serial.log"
