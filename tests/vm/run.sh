@@ -49,9 +49,14 @@ rm -f "$vmdir"/*.serial "$vmdir"/*.times "$vmdir"/*.times.tmp
 
 # ---- kernels and image ------------------------------------------------------
 declare -a k_pkg k_dir k_modes k_suites
+declare -A fetched
 while read -r pkg modes suites _; do
 	[[ -z $pkg || $pkg == \#* ]] && continue
-	if ! kdir=$(tests/vm/kernel.sh "$pkg"); then
+	if [ -n "${fetched[$pkg]:-}" ]; then
+		kdir=${fetched[$pkg]}
+	elif kdir=$(tests/vm/kernel.sh "$pkg"); then
+		fetched[$pkg]=$kdir
+	else
 		echo "not ok - vm $pkg: kernel not available (see message above)"
 		nfail=$((nfail + 1))
 		continue
