@@ -7,14 +7,14 @@
 # measured; the table says why).
 #
 # Env: BENCH_ONLY="copy overhead vm latency burst memory" (subset),
-# BENCH_REPS (overhead repetitions, default 5), BENCH_SECS (seconds per
+# BENCH_REPS (overhead repetitions, default 7), BENCH_SECS (seconds per
 # overhead run, default 1), BENCH_COPY_RUNS (default 5),
 # BENCH_LAT_UPDATES (default 1000), BENCH_VM=0 (skip the VM).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/lib.sh
 only=${BENCH_ONLY:-copy overhead vm latency burst memory}
-reps=${BENCH_REPS:-5}
+reps=${BENCH_REPS:-7}
 secs=${BENCH_SECS:-1}
 out=$OUTPUT/bench
 mkdir -p "$out"
@@ -49,6 +49,8 @@ verdict() {
 }
 
 echo "# voltrace benchmarks on $(uname -r), $(nproc) CPUs, $(awk '/^model name/ { $1 = $2 = $3 = ""; print; exit }' /proc/cpuinfo | sed 's/^ *//')"
+# Other work on the machine shows in the tails: say how busy it was.
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- 5. copy throughput (tests/bench/copy_bench.sh, median of runs) -------
 if want copy; then
@@ -144,7 +146,7 @@ for n in "${order[@]}"; do
 		"${target[$n]:--}" "$(verdict "$n")" "${note[$n]}"
 done
 echo
-echo "# total $(elapsed "$t_start") s"
+echo "# total $(elapsed "$t_start") s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in "${order[@]}"; do
 	[ "$n" = latency_nodebounce_p50_ms ] && continue
 	echo "BENCH $n ${val[$n]} ${unit[$n]}"
