@@ -49,10 +49,18 @@ int copy_open_beneath(int dirfd, const char *relpath, int flags)
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd;
+	int tries = 0;
 
 	if (!relpath || !*relpath)
 		relpath = ".";
-	fd = syscall(SYS_openat2, dirfd, relpath, &how, sizeof(how));
+	/*
+	 * With RESOLVE_BENEATH, a walk through ".." fails with EAGAIN when any
+	 * rename or mount happens on the system meanwhile: on a busy node
+	 * that is common, so retry a bounded number of times.
+	 */
+	do {
+		fd = syscall(SYS_openat2, dirfd, relpath, &how, sizeof(how));
+	} while (fd < 0 && errno == EAGAIN && ++tries < 64);
 	return fd < 0 ? -errno : (int)fd;
 }
 
