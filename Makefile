@@ -59,6 +59,8 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/tools/%,$(TOOL_SRCS))
 .PHONY: all deps demo test test-unit test-integration test-vm bench fuzz \
 	vmlinux clean tests peer
 .DELETE_ON_ERROR:
+# Generated BPF objects and skeletons are kept, not treated as intermediates.
+.SECONDARY: $(BPF_OBJS) $(SKELS)
 
 all: $(VOLTRACE)
 
