@@ -141,6 +141,22 @@ static __always_inline void stash(struct vtr_event *ev)
 	bpf_map_update_elem(&inflight, &id, ev, BPF_ANY);
 }
 
+/*
+ * A kretprobe can be missed (maxactive exhausted), which would leave this
+ * task's inflight entry behind for its next, unrelated operation to report.
+ * kprobe mode therefore clears the slot on every unmatched entry; fexit and
+ * sys_exit always run, so the other modes skip the extra map operation.
+ */
+static __always_inline void unmatched(int mode)
+{
+	__u64 id;
+
+	if (mode != VT_MODE_KPROBE)
+		return;
+	id = bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&inflight, &id);
+}
+
 /* Emit a finished event. Failed operations are dropped here. */
 static __always_inline void submit(const struct vtr_event *src, int ret)
 {
@@ -189,8 +205,10 @@ static __always_inline void rename_enter(struct renamedata *rd, int mode)
 	dentry_key(new_parent, &ndev, &nino);
 	id = lookup_dir(dev, ino);
 	nid = lookup_dir(ndev, nino);
-	if (!id && !nid)
+	if (!id && !nid) {
+		unmatched(mode);
 		return;
+	}
 	s = get_scratch();
 	if (!s)
 		return;
@@ -223,8 +241,10 @@ static __always_inline void remove_enter(int op, struct inode *dir,
 	/* A removed directory may itself be watched (the volume went away). */
 	if (op == VT_OP_RMDIR)
 		self_id = lookup_dir(dev, self_ino);
-	if (!id && !self_id)
+	if (!id && !self_id) {
+		unmatched(mode);
 		return;
+	}
 	s = get_scratch();
 	if (!s)
 		return;
