@@ -42,7 +42,13 @@ bench_cleanup() {
 	local p d
 	for p in "${_bench_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	for p in "${_bench_pids[@]}"; do wait "$p" 2>/dev/null; done
-	[ -n "${BENCH_KEEP:-}" ] || for d in "${_bench_dirs[@]}"; do rm -rf "$d"; done
+	# BENCH_KEEP keeps work directories for a look, never BPF pins.
+	for d in "${_bench_dirs[@]}"; do
+		case $d in
+		/sys/fs/bpf/*) rm -rf "$d" ;;
+		*) [ -n "${BENCH_KEEP:-}" ] || rm -rf "$d" ;;
+		esac
+	done
 	return 0
 }
 bench_track_pid() { _bench_pids+=("$1"); }
