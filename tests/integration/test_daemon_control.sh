@@ -50,12 +50,10 @@ start_daemon || { not_ok "daemon starts (mode $VT_TEST_MODE)"; finish; }
 G1=$(g c1/cm1)
 check "initial copy" wait_conv "$V1" "$G1" 20
 
-if command -v bpftool >/dev/null; then
-	ino=$(stat -c %i "$V1")
-	bpftool map dump pinned "$BPFFS/watched_dirs" >"$TMP/map" 2>&1
-	check "bpftool map dump pinned watched_dirs shows the volume" \
-		grep -q "\"ino\": $ino\b" "$TMP/map"
-fi
+ino=$(stat -c %i "$V1")
+bpftool map dump pinned "$BPFFS/watched_dirs" >"$TMP/map" 2>&1
+check "bpftool map dump pinned watched_dirs shows the volume" \
+	grep -qE "\"ino\": $ino,?\$" "$TMP/map"
 
 # ---- bad input through ctl -------------------------------------------------
 cp -a "$GUEST" "$TMP/guest-before"
@@ -100,7 +98,21 @@ check "ctl watch" wait_conv "$V2" "$(g c2/cm2)"
 check "ctl list shows it" eval 'ctl list | grep -q "$SHARED/c2/cm2"'
 check "ctl list --json" eval 'ctl list --json | grep -q "\"dest\": *\"$SHARED/c2/cm2\""'
 check "state file lists it" grep -q "$SHARED/c2/cm2" "$STATE"
+ino2=$(stat -c %i "$V2")
+if [ "$VT_TEST_MODE" = tracepoint ]; then
+	bpftool map dump pinned "$BPFFS/watched_paths" >"$TMP/paths" 2>&1
+	check "tracepoint: watched_paths holds the volume's path" \
+		grep -qF "\"$V2\"" "$TMP/paths"
+fi
 check "ctl unwatch" eval 'ctl unwatch "$V2" --dest "$SHARED/c2/cm2" >/dev/null'
+bpftool map dump pinned "$BPFFS/watched_dirs" >"$TMP/map2" 2>&1
+check "unwatch: the volume's key left watched_dirs" \
+	eval '! grep -qE "\"ino\": $ino2,?\$" "$TMP/map2"'
+if [ "$VT_TEST_MODE" = tracepoint ]; then
+	bpftool map dump pinned "$BPFFS/watched_paths" >"$TMP/paths2" 2>&1
+	check "tracepoint: unwatch removed the volume's path keys" \
+		eval '! grep -qF "$V2" "$TMP/paths2" && grep -qF "$V1" "$TMP/paths2"'
+fi
 check "ctl list no longer shows it" eval '! ctl list | grep -q "$SHARED/c2/cm2"'
 check "state file no longer lists it" eval '! grep -q "$SHARED/c2/cm2" "$STATE"'
 kw "$V2" k=2
