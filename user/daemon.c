@@ -144,7 +144,7 @@ static void recheck_all_sources(struct daemon *dm)
 
 /* ---- kernel events -------------------------------------------------------------- */
 
-static void event_source(struct daemon *dm, __u32 id, __u64 ktime)
+static void event_source(struct daemon *dm, __u32 id, __u64 ktime, bool commit)
 {
 	struct reg_source *s;
 
@@ -152,12 +152,13 @@ static void event_source(struct daemon *dm, __u32 id, __u64 ktime)
 		return;
 	s = registry_source_by_id(&dm->reg, id);
 	if (s)
-		sync_engine_event(dm->eng, s, ktime);
+		sync_engine_event(dm->eng, s, ktime, commit);
 }
 
 static int on_event(void *ctx, const struct vtr_event *e)
 {
 	struct daemon *dm = ctx;
+	bool commit;
 
 	metrics_event(e->op, e->mode);
 	if (log_enabled(LOG_LVL_DEBUG))
@@ -165,9 +166,12 @@ static int on_event(void *ctx, const struct vtr_event *e)
 			  "new_name", e->new_name, "dir_id", LOG_U64(e->dir_id),
 			  "new_dir_id", LOG_U64(e->new_dir_id),
 			  "comm", e->comm);
-	event_source(dm, e->dir_id, e->ktime_ns);
+	/* The kubelet's commit: rename("..data_tmp", "..data"). */
+	commit = e->op == VT_OP_RENAME &&
+		 !strncmp(e->new_name, SYNC_DATA_LINK, sizeof(e->new_name));
+	event_source(dm, e->dir_id, e->ktime_ns, commit && e->new_dir_id == e->dir_id);
 	if (e->new_dir_id != e->dir_id)
-		event_source(dm, e->new_dir_id, e->ktime_ns);
+		event_source(dm, e->new_dir_id, e->ktime_ns, commit);
 	/* The watched directory itself was renamed or removed. */
 	if (e->self_id)
 		dm->recheck_sources = true;

@@ -293,16 +293,21 @@ unsigned int sync_engine_busy(const struct sync_engine *e)
 }
 
 void sync_engine_event(struct sync_engine *e, struct reg_source *s,
-		       uint64_t ktime_ns)
+		       uint64_t ktime_ns, bool commit)
 {
-	uint64_t due = now_ns() + e->debounce_ms * NS_PER_MS;
+	uint64_t now = now_ns();
+	uint64_t due = commit ? now : now + e->debounce_ms * NS_PER_MS;
 	struct reg_dest *d;
 
 	for (d = s->dests; d; d = d->next) {
 		if (!d->sync.event_ns)
 			d->sync.event_ns = ktime_ns;
-		if (d->sync.pending)
-			continue;	/* the earlier deadline stands */
+		if (d->sync.pending) {
+			/* The earlier deadline stands, unless this commit is sooner. */
+			if (due < d->sync.due_ns)
+				d->sync.due_ns = due;
+			continue;
+		}
 		d->sync.pending = true;
 		d->sync.due_ns = due;
 		d->sync.reason = -1;

@@ -52,9 +52,14 @@ void sync_engine_set_debounce(struct sync_engine *e, unsigned int ms);
 /* Readable when workers finished jobs: call sync_engine_run then. */
 int sync_engine_fd(const struct sync_engine *e);
 
-/* A kernel event (ktime_ns: its CLOCK_MONOTONIC stamp) in source s. */
+/*
+ * A kernel event (ktime_ns: its CLOCK_MONOTONIC stamp) in source s. Events
+ * are debounced; a commit (the rename onto ..data) is not, because the
+ * payload it points at is complete by then: it syncs at once, and the
+ * kubelet's clean-up events that follow coalesce behind it.
+ */
 void sync_engine_event(struct sync_engine *e, struct reg_source *s,
-		       uint64_t ktime_ns);
+		       uint64_t ktime_ns, bool commit);
 /* Full sync of one dest now (no debounce); clear: forget its state. */
 void sync_engine_request(struct sync_engine *e, struct reg_dest *d,
 			 enum metrics_reconcile_reason why, bool clear);
