@@ -75,7 +75,8 @@ struct {
 struct scratch {
 	struct vtr_event ev;
 	struct vtr_path_key key;
-	char path[VT_PATH_MAX + VT_NAME_MAX];
+	/* rename's two paths; the slack lets a name be read at any offset */
+	char path[2][VT_PATH_MAX + VT_NAME_MAX];
 };
 
 struct {
@@ -121,16 +122,23 @@ static __always_inline void dentry_key(struct dentry *d, __u64 *dev, __u64 *ino)
 	*ino = BPF_CORE_READ(d, d_inode, i_ino);
 }
 
-static __always_inline void event_init(struct vtr_event *ev, int op, int mode)
+/* Everything but the names, which the caller fills. */
+static __always_inline void event_init_header(struct vtr_event *ev, int op, int mode)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
-	__builtin_memset(ev, 0, sizeof(*ev));
+	__builtin_memset(ev, 0, offsetof(struct vtr_event, comm));
 	ev->op = op;
 	ev->mode = mode;
 	ev->pid = (__u32)id;
 	ev->tgid = id >> 32;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+static __always_inline void event_init(struct vtr_event *ev, int op, int mode)
+{
+	__builtin_memset(ev->name, 0, sizeof(ev->name) + sizeof(ev->new_name));
+	event_init_header(ev, op, mode);
 }
 
 static __always_inline void stash(struct vtr_event *ev)
@@ -378,14 +386,18 @@ static __always_inline int dirfd_key(int dfd, __u64 *dev, __u64 *ino)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct dentry *d;
 
+	/*
+	 * task is a trusted BTF pointer: walking it with plain loads costs far
+	 * less than a probe-read helper call per field on this hot path.
+	 */
 	if (dfd == AT_FDCWD) {
-		d = BPF_CORE_READ(task, fs, pwd.dentry);
+		d = task->fs->pwd.dentry;
 	} else {
-		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-		struct file **fds = BPF_CORE_READ(fdt, fd);
+		struct fdtable *fdt = task->files->fdt;
+		struct file **fds = fdt->fd;
 		struct file *f = NULL;
 
-		if (dfd < 0 || (unsigned int)dfd >= BPF_CORE_READ(fdt, max_fds))
+		if (dfd < 0 || (unsigned int)dfd >= fdt->max_fds)
 			return -1;
 		bpf_probe_read_kernel(&f, sizeof(f), &fds[dfd]);
 		if (!f)
@@ -398,14 +410,8 @@ static __always_inline int dirfd_key(int dfd, __u64 *dev, __u64 *ino)
 	return 0;
 }
 
-/*
- * Resolve (dfd, user path) to the parent directory's identity and copy the
- * last component into name. Absolute paths are matched by their directory
- * string in watched_paths; names without a slash through the dirfd; a
- * relative path with a directory part cannot be resolved without a path
- * walk and is not reported (see README). Returns the watched id or 0.
- */
 struct scan_ctx {
+	int buf;	/* which scratch path */
 	long len;	/* bytes to scan */
 	long end;	/* end of the last component (trailing slashes dropped) */
 	long slash;	/* the slash before the last component, -1 if none */
@@ -418,53 +424,58 @@ struct scan_ctx {
 static long scan_path_cb(__u32 i, struct scan_ctx *c)
 {
 	struct scratch *s = get_scratch();
-	char ch, prev;
+	char *path, ch, prev;
 
 	if (!s || i >= c->len)
 		return 1;
-	ch = s->path[i & (VT_PATH_MAX - 1)];
+	path = s->path[c->buf & 1];
+	ch = path[i & (VT_PATH_MAX - 1)];
 	if (ch == '/')
 		return 0;
-	prev = i ? s->path[(i - 1) & (VT_PATH_MAX - 1)] : '/';
+	prev = i ? path[(i - 1) & (VT_PATH_MAX - 1)] : '/';
 	if (prev == '/')
 		c->slash = (long)i - 1;
 	c->end = i + 1;
 	return 0;
 }
 
-static __always_inline __u32 resolve_parent(struct scratch *s, int dfd,
-					    const char *upath, char *name,
+/*
+ * Resolve (dfd, user path) to the parent directory's identity. Absolute
+ * paths are matched by their directory string in watched_paths; names
+ * without a slash through the dirfd; a relative path with a directory part
+ * cannot be resolved without a path walk and is not reported (see README).
+ * The path stays in s->path[buf] and its last component is located in *sc
+ * for copy_name(), which runs only once something matched. Returns the
+ * watched id or 0.
+ */
+static __always_inline __u32 resolve_parent(struct scratch *s, int buf, int dfd,
+					    const char *upath, struct scan_ctx *sc,
 					    __u64 *dev, __u64 *ino)
 {
-	struct scan_ctx sc = { .slash = -1 };
+	char *path = s->path[buf & 1];
 	struct vtr_path_val *val;
 	long len, slash;
 	__u32 klen;
 
-	len = bpf_probe_read_user_str(s->path, VT_PATH_MAX, upath);
+	sc->buf = buf;
+	sc->end = 0;
+	sc->slash = -1;
+	len = bpf_probe_read_user_str(path, VT_PATH_MAX, upath);
 	if (len <= 1)
 		return 0;
-	sc.len = len - 1;	/* drop the NUL */
-	bpf_loop(VT_PATH_MAX, scan_path_cb, &sc, 0);
-	if (sc.end == 0)	/* "/" or "///": no name */
+	sc->len = len - 1;	/* drop the NUL */
+	bpf_loop(VT_PATH_MAX, scan_path_cb, sc, 0);
+	if (sc->end == 0)	/* "/" or "///": no name */
 		return 0;
-	len = sc.end;
-	slash = sc.slash;
+	slash = sc->slash;
 	if (slash < -1 || slash >= VT_PATH_MAX - 1)
 		return 0;
-	bpf_probe_read_kernel(name, VT_NAME_MAX,
-			      &s->path[(slash + 1) & (VT_PATH_MAX - 1)]);
-	if (len - slash - 1 < VT_NAME_MAX)
-		name[(len - slash - 1) & (VT_NAME_MAX - 1)] = '\0';
-	else
-		name[VT_NAME_MAX - 1] = '\0';
-
 	if (slash < 0) {
 		if (dirfd_key(dfd, dev, ino))
 			return 0;
 		return lookup_dir(*dev, *ino);
 	}
-	if (s->path[0] != '/')
+	if (path[0] != '/')
 		return 0;
 	if (slash >= VT_PATH_KEY_MAX)
 		return 0;
@@ -474,7 +485,7 @@ static __always_inline __u32 resolve_parent(struct scratch *s, int dfd,
 	asm volatile("" : "+r"(klen));
 	klen &= VT_PATH_KEY_MAX - 1;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
-	bpf_probe_read_kernel(s->key.path, klen, s->path);
+	bpf_probe_read_kernel(s->key.path, klen, path);
 	val = bpf_map_lookup_elem(&watched_paths, &s->key);
 	if (!val)
 		return 0;
@@ -483,15 +494,29 @@ static __always_inline __u32 resolve_parent(struct scratch *s, int dfd,
 	return val->id;
 }
 
+/* The last component located by resolve_parent, NUL-terminated. */
+static __always_inline void copy_name(struct scratch *s, const struct scan_ctx *sc,
+				      char *name)
+{
+	long slash = sc->slash, n = sc->end - sc->slash - 1;
+
+	name[0] = '\0';
+	if (sc->end == 0 || slash < -1 || slash >= VT_PATH_MAX - 1)
+		return;
+	bpf_probe_read_kernel(name, VT_NAME_MAX,
+			      &s->path[sc->buf & 1][(slash + 1) & (VT_PATH_MAX - 1)]);
+	name[(n < VT_NAME_MAX ? n : VT_NAME_MAX - 1) & (VT_NAME_MAX - 1)] = '\0';
+}
+
 /* rmdir of a watched directory by absolute path: look up the path itself. */
 static __always_inline __u32 resolve_self(struct scratch *s, __u64 *ino)
 {
 	struct vtr_path_val *val;
 
-	if (s->path[0] != '/')
+	if (s->path[0][0] != '/')
 		return 0;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
-	bpf_probe_read_kernel_str(s->key.path, sizeof(s->key.path), s->path);
+	bpf_probe_read_kernel_str(s->key.path, sizeof(s->key.path), s->path[0]);
 	val = bpf_map_lookup_elem(&watched_paths, &s->key);
 	if (!val)
 		return 0;
@@ -504,16 +529,20 @@ static __always_inline void tp_rename(int olddfd, const char *oldname,
 {
 	struct scratch *s = get_scratch();
 	__u64 dev = 0, ino = 0, ndev = 0, nino = 0;
+	struct scan_ctx sc_old, sc_new;
 	__u32 id, nid;
 
 	count(VT_OP_RENAME, VT_CNT_SEEN);
 	if (!s)
 		return;
-	event_init(&s->ev, VT_OP_RENAME, VT_MODE_TRACEPOINT);
-	id = resolve_parent(s, olddfd, oldname, s->ev.name, &dev, &ino);
-	nid = resolve_parent(s, newdfd, newname, s->ev.new_name, &ndev, &nino);
+	/* Unwatched operations stop here: no event set-up before the filter. */
+	id = resolve_parent(s, 0, olddfd, oldname, &sc_old, &dev, &ino);
+	nid = resolve_parent(s, 1, newdfd, newname, &sc_new, &ndev, &nino);
 	if (!id && !nid)
 		return;
+	event_init_header(&s->ev, VT_OP_RENAME, VT_MODE_TRACEPOINT);
+	copy_name(s, &sc_old, s->ev.name);
+	copy_name(s, &sc_new, s->ev.new_name);
 	s->ev.dev = dev;
 	s->ev.dir_ino = ino;
 	s->ev.new_dev = ndev;
@@ -532,12 +561,16 @@ static __always_inline void tp_remove(int op, int dfd, const char *path)
 	count(op, VT_CNT_SEEN);
 	if (!s)
 		return;
-	event_init(&s->ev, op, VT_MODE_TRACEPOINT);
-	id = resolve_parent(s, dfd, path, s->ev.name, &dev, &ino);
+	struct scan_ctx sc;
+
+	id = resolve_parent(s, 0, dfd, path, &sc, &dev, &ino);
 	if (op == VT_OP_RMDIR)
 		self_id = resolve_self(s, &self_ino);
 	if (!id && !self_id)
 		return;
+	event_init_header(&s->ev, op, VT_MODE_TRACEPOINT);
+	copy_name(s, &sc, s->ev.name);
+	s->ev.new_name[0] = '\0';
 	s->ev.dev = dev;
 	s->ev.dir_ino = ino;
 	s->ev.dir_id = id;
