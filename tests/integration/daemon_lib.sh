@@ -13,6 +13,7 @@
 #   kw [--links-before] DIR KEY=VALUE|KEY@FILE...   one kubelet AtomicWriter
 #                            update (KW_MODE: file mode, default 0644)
 #   g DEST_SUFFIX            guest-side path of $SHARED/DEST_SUFFIX
+#   vol NAME [PLUGIN]        make and print a kubelet volume dir below $SRC
 #   converged SRC GUESTDIR   the guest shows exactly what the volume shows
 #   wait_conv SRC GUESTDIR [SECS]
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -51,6 +52,14 @@ vt_init() {
 }
 
 g() { echo "$GUEST$SHARED/$1"; }
+
+# vol NAME [PLUGIN]: a kubelet volume directory of pod-NAME below $SRC
+# (PLUGIN: configmap by default, or secret, projected, ...).
+vol() {
+	local d=$SRC/pod-$1/volumes/kubernetes.io~${2:-configmap}/$1
+	mkdir -p "$d"
+	echo "$d"
+}
 
 start_peer() {
 	local name=$1

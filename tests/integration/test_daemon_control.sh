@@ -11,11 +11,6 @@ vt_init
 start_peer agent || { not_ok "kata-peer starts"; finish; }
 AGENT=unix://$TMP/agent.sock
 
-vol() {
-	local d=$SRC/pod-$1/volumes/kubernetes.io~configmap/$1
-	mkdir -p "$d"
-	echo "$d"
-}
 
 # ---- config errors --------------------------------------------------------
 V1=$(vol cm1)

@@ -12,11 +12,6 @@ vt_init
 start_peer agent || { not_ok "kata-peer starts"; finish; }
 AGENT=unix://$TMP/agent.sock
 
-vol() {
-	local d=$SRC/pod-$1/volumes/kubernetes.io~configmap/$1
-	mkdir -p "$d"
-	echo "$d"
-}
 
 V1=$(vol cm1)
 kw "$V1" a=1 b=2

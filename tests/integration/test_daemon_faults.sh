@@ -16,11 +16,6 @@ start_peer hv -hvsock -port 1024 || { not_ok "hvsock kata-peer starts"; finish; 
 AGENT=unix://$TMP/agent.sock
 HVAGENT=hvsock://$TMP/hv.sock:1024
 
-vol() {
-	local d=$SRC/pod-$1/volumes/kubernetes.io~$2/$1
-	mkdir -p "$d"
-	echo "$d"
-}
 
 V1=$(vol cm1 configmap)
 kw "$V1" a=1
