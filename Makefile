@@ -11,8 +11,19 @@
 # make demo      build and run the built-in demo
 # make test      run the whole test suite (what .ci/run calls)
 # make vmlinux   regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
+# make V=1 ...   print every command in full
 
 OUTPUT ?= build
+
+# Quiet by default, as libbpf-bootstrap's Makefiles: one line per step;
+# V=1 prints the commands themselves.
+ifeq ($(V),1)
+	Q =
+	msg =
+else
+	Q = @
+	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
 ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CC ?= gcc
 CLANG ?= clang
@@ -25,6 +36,8 @@ WERROR := $(if $(CI),-Werror,)
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra $(WERROR) -std=gnu11 -D_GNU_SOURCE \
 	  -I$(OUTPUT) -I$(OUTPUT)/proto -Ibpf -Iuser
+# Each object records the headers it really includes ($(OUTPUT)/**/*.d).
+DEPFLAGS = -MMD -MP
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall $(WERROR) \
 	      -I$(OUTPUT) -Ibpf -Ivmlinux/$(ARCH)
 LDLIBS := -lbpf -lelf -lz -lprotobuf-c -ljson-c -lyaml -lmicrohttpd -lcrypto -lpthread
@@ -73,47 +86,60 @@ vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
 
 # ---- BPF ------------------------------------------------------------------
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/*.h vmlinux/$(ARCH)/vmlinux.h | $(OUTPUT)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
-	llvm-strip -g $@ 2>/dev/null || true
+# DWARF is stripped (BTF stays); a failing llvm-strip fails the build.
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
+	$(Q)llvm-strip -g $@
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
-	$(BPFTOOL) gen skeleton $< > $@
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
 # ---- protobuf-c -----------------------------------------------------------
 $(OUTPUT)/proto/%.pb-c.c $(OUTPUT)/proto/%.pb-c.h: proto/%.proto | $(OUTPUT)/proto
-	$(PROTOC_C) --proto_path=proto --c_out=$(OUTPUT)/proto $<
+	$(call msg,PROTOC,$<)
+	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(OUTPUT)/proto $<
 
 $(OUTPUT)/proto/%.pb-c.o: $(OUTPUT)/proto/%.pb-c.c $(PROTO_H)
-	$(CC) $(filter-out -Wextra,$(CFLAGS)) -c $< -o $@
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(filter-out -Wextra,$(CFLAGS)) -c $< -o $@
 
 # ---- userspace ------------------------------------------------------------
-$(OUTPUT)/user/%.o: user/%.c user/*.h bpf/voltrace.h $(SKELS) $(PROTO_H) | $(OUTPUT)/user
-	$(CC) $(CFLAGS) -c $< -o $@
+# Generated headers must exist before the first compile (order-only); after
+# that the .d files name the ones each object really includes.
+$(OUTPUT)/user/%.o: user/%.c | $(SKELS) $(PROTO_H) $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(LIB): $(USER_OBJS) $(PROTO_OBJS)
-	$(AR) rcs $(OUTPUT)/libvoltrace.a $(USER_OBJS) $(PROTO_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $(OUTPUT)/libvoltrace.a $(USER_OBJS) $(PROTO_OBJS)
 
 # Named in an explicit rule so make does not treat the generated headers as
 # intermediates (it deleted them after a build, breaking test compiles).
 $(LIB): $(PROTO_H)
 
 $(VOLTRACE): $(OUTPUT)/user/main.o $(LIB)
-	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # ---- tests ----------------------------------------------------------------
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIB) | $(OUTPUT)/tests
-	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -lcmocka -o $@
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $< $(LIB) $(LDLIBS) -lcmocka -o $@
 
 $(OUTPUT)/tests/tools/%: tests/tools/%.c $(LIB) | $(OUTPUT)/tests/tools
-	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 tests: $(VOLTRACE) $(UNIT_BINS) $(TOOL_BINS) peer
 
--include tests/peer/peer.mk
--include tests/fuzz/fuzz.mk
--include tests/vm/vm.mk
--include tests/bench/bench.mk
+# Plain include: a missing .mk is an error, never silently missing targets.
+include tests/peer/peer.mk
+include tests/fuzz/fuzz.mk
+include tests/vm/vm.mk
+include tests/bench/bench.mk
 
 test-unit: $(UNIT_BINS)
 	tests/run.sh unit
@@ -134,3 +160,5 @@ $(OUTPUT) $(OUTPUT)/proto $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/tests/tools:
 
 clean:
 	rm -rf $(OUTPUT)
+
+-include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
